@@ -1,0 +1,140 @@
+// stash-job is the program of the job image. The plugin's Jobs run it in the cluster; its
+// local subcommands work outside Kubernetes too.
+//
+// It is a static binary (CGO_ENABLED=0) on an empty base image, so it uses the standard
+// library's flag package rather than cobra.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/kubectl-stash/kubectl-stash/internal/version"
+	"github.com/kubectl-stash/kubectl-stash/jobimage"
+	"github.com/kubectl-stash/kubectl-stash/jobimage/annotate"
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"version", "print the version, git commit and job image reference", runVersion},
+		{"probe", "in a Job's pod: reach the API server and annotate the pod's own Job", runProbe},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var usage usageError
+		if errors.As(err, &usage) {
+			fmt.Fprintln(os.Stderr, "stash-job:", err)
+			os.Exit(2)
+		}
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "stash-job:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printUsage(stdout)
+		if len(args) == 0 {
+			return usageError{"no command given"}
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	printUsage(stderr)
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: stash-job COMMAND [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'stash-job COMMAND -h' for a command's flags.")
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("stash-job "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("version", stderr)
+	output := fs.String("o", "", "output format: json, or empty for text")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	info := version.Get()
+	switch *output {
+	case "":
+		_, err := io.WriteString(stdout, info.String())
+		return err
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(info)
+	default:
+		return usageError{fmt.Sprintf("-o %q: want json or nothing", *output)}
+	}
+}
+
+func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("probe", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	env := jobimage.EnvFrom(os.Getenv)
+	if err := env.Validate(); err != nil {
+		return err
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return fmt.Errorf("in-cluster config: %w", err)
+	}
+	cfg.UserAgent = "stash-job/" + version.Version()
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	a := annotate.NewJobAnnotator(client, env.Namespace, env.JobName)
+	if err := jobimage.Probe(ctx, env, a, time.Now); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "annotated job %s/%s\n", env.Namespace, env.JobName)
+	return nil
+}

@@ -1,0 +1,45 @@
+// Package cmd holds the plugin's verbs: one file each, every verb an XOptions with
+// Complete / Validate / Run and a NewCmdX that binds its flags.
+package cmd
+
+import (
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+)
+
+// GlobalOptions are shared by every verb: kubeconfig flags and the job image.
+type GlobalOptions struct {
+	ConfigFlags *genericclioptions.ConfigFlags
+	// Image overrides the job image; empty means the image pinned to this plugin's version.
+	Image string
+}
+
+// NewCmdStash returns the root command, `kubectl stash`.
+func NewCmdStash(streams genericiooptions.IOStreams) *cobra.Command {
+	g := &GlobalOptions{ConfigFlags: genericclioptions.NewConfigFlags(true)}
+	root := &cobra.Command{
+		Use:   "kubectl-stash",
+		Short: "Back up and restore Kubernetes workload data, with nothing installed in the cluster",
+		Long: `kubectl stash backs up and restores the volumes of Deployments, StatefulSets,
+DaemonSets and PVCs into a deduplicated, compressed, encrypted repository in an object
+store. It needs no operator and no CRDs: a backup configuration is a CronJob, a session is
+a Job, and status lives in annotations on those Jobs.`,
+		Example: `  # Show the plugin version and the job image it runs
+  kubectl stash version`,
+		SilenceUsage:  true,
+		SilenceErrors: false,
+		Annotations: map[string]string{
+			// Help and usage say "kubectl stash", as kubectl plugins should.
+			cobra.CommandDisplayNameAnnotation: "kubectl stash",
+		},
+	}
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	g.ConfigFlags.AddFlags(root.PersistentFlags())
+	root.PersistentFlags().StringVar(&g.Image, "image", "", "job image to run (default: the image pinned to this plugin's version)")
+
+	root.AddCommand(NewCmdVersion(g, streams))
+	return root
+}
