@@ -77,6 +77,7 @@ unit:
 	$(GO) test ./...
 
 e2e: build image
+	bash $(CLUSTER)/up.sh import $(BIN)/stash-job-image.tar
 	STASH_BIN=$(BIN) STASH_IMAGE=$(IMAGE) STASH_IMAGE_TAR=$(BIN)/stash-job-image.tar \
 	KUBECONFIG=$(CLUSTER_DIR)/run/admin.kubeconfig STASH_KUBECTL_DIR=$(CLUSTER_DIR)/bin \
 	  $(GO) test -tags e2e -count=1 -timeout 30m ./test/e2e/...
