@@ -15,6 +15,7 @@ cleanup() {
   [ -n "${BUILD_PID:-}" ] && kill -0 "$BUILD_PID" 2>/dev/null && kill "$BUILD_PID" 2>/dev/null
   step "stopping the test cluster"
   make -s cluster-down || rc=1
+  bash test/cluster/leftovers.sh || rc=1
   step "done in $(( $(date +%s) - T0 ))s (exit $rc)"
   exit $rc
 }
