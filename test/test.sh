@@ -12,7 +12,8 @@ LOG_DIR=$(mktemp -d /tmp/kubectl-stash-test.XXXXXX)
 
 cleanup() {
   local rc=$?
-  [ -n "${BUILD_PID:-}" ] && kill -0 "$BUILD_PID" 2>/dev/null && kill "$BUILD_PID" 2>/dev/null
+  # the background build runs in its own process group: end all of it (go build and its compilers)
+  [ -n "${BUILD_PID:-}" ] && kill -0 "$BUILD_PID" 2>/dev/null && { kill -TERM -- -"$BUILD_PID" 2>/dev/null; wait "$BUILD_PID" 2>/dev/null; }
   step "stopping the test cluster"
   make -s cluster-down || rc=1
   bash test/cluster/leftovers.sh || rc=1
@@ -23,7 +24,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 step "building the cluster binaries in the background (cached: returns at once)"
-BUILD_ONLY=1 bash test/cluster/up.sh >"$LOG_DIR/cluster-build.log" 2>&1 &
+BUILD_ONLY=1 setsid bash test/cluster/up.sh >"$LOG_DIR/cluster-build.log" 2>&1 &
 BUILD_PID=$!
 
 step "go vet";              make -s vet

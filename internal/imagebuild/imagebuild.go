@@ -249,7 +249,7 @@ func writeLayout(w io.Writer, ref string, idx v1.ImageIndex, images []v1.Image) 
 			"digest":    d.String(),
 			"size":      len(raw),
 			"annotations": map[string]string{
-				"io.containerd.image.name":         ref,
+				"io.containerd.image.name":          ref,
 				"org.opencontainers.image.ref.name": tag,
 			},
 		}},

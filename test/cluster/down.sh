@@ -20,7 +20,7 @@ stop() { # name [timeout]
   [ -f $PIDS/$n.pid ] || return 0
   p=$(cat $PIDS/$n.pid)
   # only signal the PID if it is still our process (its command line references $RUN)
-  if kill -0 $p 2>/dev/null && tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -qF "$RUN/"; then
+  if kill -0 $p 2>/dev/null && { tr '\0' ' ' < /proc/$p/cmdline; } 2>/dev/null | grep -qF "$RUN/"; then
     kill -TERM $p
     for _ in $(seq 1 $((to * 10))); do kill -0 $p 2>/dev/null || break; sleep 0.1; done
     kill -0 $p 2>/dev/null && { log "$n ($p) did not stop, SIGKILL"; kill -KILL $p; sleep 0.2; }
@@ -47,7 +47,7 @@ stop kube-proxy
 # 4. containerd, then any shim still attached to *our* socket (matched by full socket path)
 stop containerd 20
 for d in /proc/[0-9]*; do
-  if tr '\0' ' ' < $d/cmdline 2>/dev/null | grep -q -- "containerd-shim.* -address $CTRD_SOCK"; then
+  if { tr '\0' ' ' < $d/cmdline; } 2>/dev/null | grep -q -- "containerd-shim.* -address $CTRD_SOCK"; then
     log "killing leftover shim ${d#/proc/}"; kill -KILL ${d#/proc/} 2>/dev/null
   fi
 done

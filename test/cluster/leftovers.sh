@@ -5,7 +5,7 @@ CLUSTER_DIR=${CLUSTER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-stash/cluster
 found=0
 say() { echo "leftover: $*"; found=1; }
 for p in /proc/[0-9]*; do
-  cmd=$(tr '\0' ' ' < $p/cmdline 2>/dev/null) || continue
+  cmd=$( { tr '\0' ' ' < $p/cmdline; } 2>/dev/null) || continue
   case "$cmd" in *"$CLUSTER_DIR/"*) say "process ${p#/proc/}: ${cmd:0:120}";; esac
 done
 grep -F " $CLUSTER_DIR/" /proc/self/mountinfo | awk '{print $5}' | while read -r m; do echo "leftover: mount $m"; done
