@@ -35,6 +35,11 @@ func commands() []command {
 	return []command{
 		{"version", "print the version, git commit and job image reference", runVersion},
 		{"probe", "in a Job's pod: reach the API server and annotate the pod's own Job", runProbe},
+		{"init", "create a repository", runInit},
+		{"backup", "back up paths into a repository", runBackup},
+		{"restore", "restore a snapshot into a directory", runRestore},
+		{"snapshots", "list a repository's snapshots", runSnapshots},
+		{"ls", "list the files of a snapshot", runLs},
 	}
 }
 

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kubectl-stash/kubectl-stash/jobimage"
+)
+
+// parseInterspersed parses flags anywhere among the arguments (`restore latest --target D`
+// as well as `restore --target D latest`), returning the positional arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func repoFlags(fs *flag.FlagSet) *jobimage.RepoFlags {
+	f := &jobimage.RepoFlags{}
+	fs.StringVar(&f.URL, "repo", "", "repository URL: file:///dir, s3://bucket/prefix?…, gs://bucket/prefix, azblob://container/prefix, mem://")
+	fs.StringVar(&f.PasswordFile, "password-file", "", "file holding the repository password (default: $STASH_PASSWORD)")
+	return f
+}
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("init", stderr)
+	rf := repoFlags(fs)
+	compression := fs.String("compression", "", "compression codec: zstd, s2 or none (default: the engine's default)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("init takes no arguments, got %q", pos)
+	}
+	return jobimage.InitRepository(ctx, *rf, *compression, stdout)
+}
+
+func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("backup", stderr)
+	rf := repoFlags(fs)
+	var bf jobimage.BackupFlags
+	var tags, excludes stringList
+	fs.StringVar(&bf.Host, "host", "", "host name recorded in the snapshot (default: this machine's)")
+	fs.Var(&tags, "tag", "tag the snapshot (repeatable)")
+	fs.Var(&excludes, "exclude", "skip paths matching this glob; with a '/' it matches the full path, else the name (repeatable)")
+	fs.StringVar(&bf.Parent, "parent", "", "snapshot whose unchanged files are not read again (default: the latest of this host and paths)")
+	fs.BoolVar(&bf.NoParent, "no-parent", false, "read every file")
+	fs.BoolVar(&bf.TolerateReadErrors, "tolerate-read-errors", false, "save the snapshot even if some files cannot be read (they are counted)")
+	asJSON := fs.Bool("json", false, "print the snapshot as JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef("backup needs at least one PATH")
+	}
+	bf.Tags, bf.Excludes, bf.JSON = tags, excludes, *asJSON
+	return jobimage.Backup(ctx, *rf, bf, pos, stdout, stderr)
+}
+
+func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("restore", stderr)
+	rf := repoFlags(fs)
+	var o jobimage.RestoreFlags
+	fs.StringVar(&o.Host, "host", "", "with latest: the latest snapshot of this host")
+	fs.StringVar(&o.Path, "path", "", "restore only this path of the snapshot (and what is below it)")
+	fs.StringVar(&o.Target, "target", "", "directory to restore into (required); the snapshot's paths are recreated below it")
+	fs.StringVar(&o.Overwrite, "overwrite", "always", "existing files that differ: never, if-newer or always")
+	fs.BoolVar(&o.Delete, "delete", false, "delete files in the restored directories that are not in the snapshot")
+	fs.BoolVar(&o.DryRun, "dry-run", false, "list what would change, change nothing")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("restore needs one SNAPSHOT (an id, or latest)")
+	}
+	return jobimage.Restore(ctx, *rf, o, pos[0], stdout, stderr)
+}
+
+func runSnapshots(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("snapshots", stderr)
+	rf := repoFlags(fs)
+	host := fs.String("host", "", "only snapshots of this host")
+	output := fs.String("o", "", "output format: json, or empty for a table")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("snapshots takes no arguments, got %q", pos)
+	}
+	if *output != "" && *output != "json" {
+		return usagef("-o %q: want json or nothing", *output)
+	}
+	return jobimage.Snapshots(ctx, *rf, *host, *output == "json", stdout)
+}
+
+func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("ls", stderr)
+	rf := repoFlags(fs)
+	host := fs.String("host", "", "with latest: the latest snapshot of this host")
+	long := fs.Bool("l", false, "long listing: mode, owner, size, modification time")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return usagef("ls needs a SNAPSHOT (an id, or latest) and optionally a DIR")
+	}
+	dir := ""
+	if len(pos) == 2 {
+		dir = pos[1]
+	}
+	return jobimage.Ls(ctx, *rf, *host, pos[0], dir, *long, stdout)
+}

@@ -1,0 +1,193 @@
+// Package crypto holds the repository's cryptography: the master key (an AES-256-GCM key
+// for sealing and an HMAC-SHA-256 key for blob ids), sealing with associated data, and the
+// memory-hard derivation of a key from a password. See docs/repository-format.md.
+package crypto
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"sync"
+
+	"golang.org/x/crypto/scrypt"
+)
+
+// IDSize is the size of every id in a repository.
+const IDSize = 32
+
+// ID names a blob (keyed hash of its plaintext) or a stored object (SHA-256 of its bytes).
+type ID [IDSize]byte
+
+// String is the lowercase hex form used in object names and JSON.
+func (id ID) String() string { return hex.EncodeToString(id[:]) }
+
+// Short is the first 8 hex characters, for people.
+func (id ID) Short() string { return hex.EncodeToString(id[:4]) }
+
+// IsNull reports whether id is all zeros (unset).
+func (id ID) IsNull() bool { return id == ID{} }
+
+// MarshalText encodes the id as hex.
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText decodes a hex id.
+func (id *ID) UnmarshalText(b []byte) error {
+	v, err := ParseID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
+
+// ParseID decodes a 64-character hex id.
+func ParseID(s string) (ID, error) {
+	var id ID
+	if len(s) != 2*IDSize {
+		return id, fmt.Errorf("invalid id %q: want %d hex characters", s, 2*IDSize)
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return id, fmt.Errorf("invalid id %q: %w", s, err)
+	}
+	return id, nil
+}
+
+// Hash is the SHA-256 of data: the name of a stored object.
+func Hash(data []byte) ID { return sha256.Sum256(data) }
+
+// Overhead is what Seal adds to a plaintext: nonce and tag.
+const Overhead = nonceSize + tagSize
+
+const (
+	nonceSize = 12
+	tagSize   = 16
+)
+
+// ErrUnauthenticated means a sealed value failed authentication: wrong key, or the
+// ciphertext or its associated data was changed.
+var ErrUnauthenticated = errors.New("ciphertext verification failed")
+
+// Key is a repository's master key.
+type Key struct {
+	Encrypt [32]byte `json:"encrypt"`
+	MAC     [32]byte `json:"mac"`
+
+	aead    cipher.AEAD
+	macPool sync.Pool
+}
+
+// NewRandomKey returns a fresh master key.
+func NewRandomKey() (*Key, error) {
+	k := &Key{}
+	if _, err := rand.Read(k.Encrypt[:]); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(k.MAC[:]); err != nil {
+		return nil, err
+	}
+	return k, k.Init()
+}
+
+// Init prepares a key built from its fields (after unmarshalling).
+func (k *Key) Init() error {
+	block, err := aes.NewCipher(k.Encrypt[:])
+	if err != nil {
+		return err
+	}
+	if k.aead, err = cipher.NewGCM(block); err != nil {
+		return err
+	}
+	k.macPool.New = func() any { return hmac.New(sha256.New, k.MAC[:]) }
+	return nil
+}
+
+// BlobID is the keyed id of a blob's plaintext. Safe for concurrent use.
+func (k *Key) BlobID(data []byte) ID {
+	h := k.macPool.Get().(hash.Hash)
+	h.Reset()
+	h.Write(data)
+	var id ID
+	h.Sum(id[:0])
+	k.macPool.Put(h)
+	return id
+}
+
+// Seal appends nonce ‖ ciphertext ‖ tag of plain, bound to ad, to dst.
+func (k *Key) Seal(dst, plain, ad []byte) []byte {
+	return Seal(k.aead, dst, plain, ad)
+}
+
+// Open authenticates and decrypts sealed (as written by Seal with the same ad), appending
+// the plaintext to dst.
+func (k *Key) Open(dst, sealed, ad []byte) ([]byte, error) {
+	return Open(k.aead, dst, sealed, ad)
+}
+
+// Seal seals plain with aead and a random nonce.
+func Seal(aead cipher.AEAD, dst, plain, ad []byte) []byte {
+	n := len(dst)
+	dst = append(dst, make([]byte, nonceSize)...)
+	// crypto/rand.Read never fails (Go 1.24+): on a broken random source the program
+	// crashes rather than returning, so there is no error to handle here.
+	_, _ = rand.Read(dst[n : n+nonceSize])
+	return aead.Seal(dst, dst[n:n+nonceSize], plain, ad)
+}
+
+// Open reverses Seal.
+func Open(aead cipher.AEAD, dst, sealed, ad []byte) ([]byte, error) {
+	if len(sealed) < Overhead {
+		return nil, fmt.Errorf("%w: %d bytes is too short", ErrUnauthenticated, len(sealed))
+	}
+	out, err := aead.Open(dst, sealed[:nonceSize], sealed[nonceSize:], ad)
+	if err != nil {
+		return nil, ErrUnauthenticated
+	}
+	return out, nil
+}
+
+// KDFParams are scrypt's cost parameters.
+type KDFParams struct {
+	N int `json:"N"`
+	R int `json:"r"`
+	P int `json:"p"`
+}
+
+// DefaultKDF costs 64 MiB and about 0.2 s: expensive to guess, cheap to open once per job.
+var DefaultKDF = KDFParams{N: 1 << 16, R: 8, P: 1}
+
+// Validate rejects parameters scrypt refuses, or so low they protect nothing.
+func (p KDFParams) Validate() error {
+	if p.N < 1<<10 || p.N&(p.N-1) != 0 || p.R < 1 || p.P < 1 || p.N > 1<<24 {
+		return fmt.Errorf("invalid scrypt parameters N=%d r=%d p=%d (N a power of two between 2^10 and 2^24, r and p at least 1)", p.N, p.R, p.P)
+	}
+	return nil
+}
+
+// NewSalt returns a random 32-byte salt.
+func NewSalt() ([]byte, error) {
+	s := make([]byte, 32)
+	_, err := rand.Read(s)
+	return s, err
+}
+
+// PasswordAEAD derives the key-wrapping AEAD from a password.
+func PasswordAEAD(password, salt []byte, p KDFParams) (cipher.AEAD, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	dk, err := scrypt.Key(password, salt, p.N, p.R, p.P, 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive key: %w", err)
+	}
+	block, err := aes.NewCipher(dk)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}

@@ -1,0 +1,224 @@
+package repo
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/compress"
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
+	"github.com/kubectl-stash/kubectl-stash/internal/store"
+)
+
+// BlobType separates file content from directory listings: they never share a pack.
+type BlobType uint8
+
+// Blob types, as stored in pack headers.
+const (
+	DataBlob BlobType = 0
+	TreeBlob BlobType = 1
+)
+
+func (t BlobType) String() string {
+	if t == TreeBlob {
+		return "tree"
+	}
+	return "data"
+}
+
+// packPrefix is where packs of type t live.
+func (t BlobType) packPrefix() string { return t.String() + "/" }
+
+// PackKey is the object name of pack id of type t.
+func PackKey(t BlobType, id crypto.ID) string {
+	s := id.String()
+	return t.packPrefix() + s[:2] + "/" + s
+}
+
+// Entry locates one blob.
+type Entry struct {
+	Pack   crypto.ID
+	Type   BlobType
+	Codec  compress.Codec
+	Offset uint32
+	Length uint32 // sealed length in the pack
+	Raw    uint32 // plaintext length
+}
+
+// index is the in-memory map of every blob to its pack.
+type index struct {
+	mu      sync.RWMutex
+	packs   []crypto.ID // entry.pack indexes this
+	packIdx map[crypto.ID]uint32
+	blobs   map[crypto.ID]entry
+	pending map[crypto.ID]struct{} // being saved by this process, not yet in an uploaded pack
+}
+
+type entry struct {
+	pack                uint32
+	typ                 BlobType
+	codec               compress.Codec
+	offset, length, raw uint32
+}
+
+func newIndex() *index {
+	return &index{packIdx: map[crypto.ID]uint32{}, blobs: map[crypto.ID]entry{}, pending: map[crypto.ID]struct{}{}}
+}
+
+func (x *index) lookup(id crypto.ID) (Entry, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	e, ok := x.blobs[id]
+	if !ok {
+		return Entry{}, false
+	}
+	return Entry{Pack: x.packs[e.pack], Type: e.typ, Codec: e.codec, Offset: e.offset, Length: e.length, Raw: e.raw}, true
+}
+
+// has reports whether a blob is stored.
+func (x *index) has(id crypto.ID) bool {
+	x.mu.RLock()
+	_, ok := x.blobs[id]
+	x.mu.RUnlock()
+	return ok
+}
+
+// reserve marks id as being saved; false if it is stored or being saved already.
+func (x *index) reserve(id crypto.ID) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if _, ok := x.blobs[id]; ok {
+		return false
+	}
+	if _, ok := x.pending[id]; ok {
+		return false
+	}
+	x.pending[id] = struct{}{}
+	return true
+}
+
+func (x *index) addPack(p indexPack) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	n, ok := x.packIdx[p.ID]
+	if !ok {
+		n = uint32(len(x.packs))
+		x.packs = append(x.packs, p.ID)
+		x.packIdx[p.ID] = n
+	}
+	t := TreeBlob
+	if p.Type == "data" {
+		t = DataBlob
+	}
+	for _, b := range p.Blobs {
+		if _, ok := x.blobs[b.ID]; !ok {
+			x.blobs[b.ID] = entry{pack: n, typ: t, codec: b.Codec, offset: b.Offset, length: b.Length, raw: b.Raw}
+		}
+		delete(x.pending, b.ID)
+	}
+}
+
+func (x *index) count() (packs, blobs int) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.packs), len(x.blobs)
+}
+
+// indexFile is the JSON of an index object.
+type indexFile struct {
+	Version    int         `json:"version"`
+	Packs      []indexPack `json:"packs"`
+	Supersedes []string    `json:"supersedes,omitempty"`
+}
+
+type indexPack struct {
+	ID    crypto.ID   `json:"id"`
+	Type  string      `json:"type"`
+	Size  int64       `json:"size"`
+	Blobs []indexBlob `json:"blobs"`
+}
+
+type indexBlob struct {
+	ID     crypto.ID      `json:"id"`
+	Offset uint32         `json:"offset"`
+	Length uint32         `json:"length"`
+	Raw    uint32         `json:"raw"`
+	Codec  compress.Codec `json:"codec"`
+}
+
+// encodeCompressed is codec (1 byte) ‖ raw length (uint32 LE) ‖ compressed bytes.
+func (r *Repository) encodeCompressed(plain []byte) []byte {
+	out, used := r.metaCompressor.Compress(make([]byte, 0, len(plain)/3+64), plain)
+	buf := make([]byte, 5, 5+len(out))
+	buf[0] = byte(used)
+	binary.LittleEndian.PutUint32(buf[1:], uint32(len(plain)))
+	return append(buf, out...)
+}
+
+func decodeCompressed(b []byte) ([]byte, error) {
+	if len(b) < 5 {
+		return nil, fmt.Errorf("compressed document too short")
+	}
+	return compress.Decompress(nil, b[5:], compress.Codec(b[0]), int(binary.LittleEndian.Uint32(b[1:])))
+}
+
+// writeIndex stores an index file for packs (already uploaded).
+func (r *Repository) writeIndex(ctx context.Context, packs []indexPack) error {
+	if len(packs) == 0 {
+		return nil
+	}
+	plain, err := json.Marshal(indexFile{Version: 1, Packs: packs})
+	if err != nil {
+		return err
+	}
+	sealed := r.key.Seal(nil, r.encodeCompressed(plain), []byte("index"))
+	id := crypto.Hash(sealed)
+	if err := r.be.PutIfAbsent(ctx, indexPrefix+id.String(), sealed); err != nil && !isExists(err) {
+		return fmt.Errorf("write index: %w", err)
+	}
+	return nil
+}
+
+// loadIndex reads every index file into memory.
+func (r *Repository) loadIndex(ctx context.Context) error {
+	var names []string
+	if err := r.be.List(ctx, indexPrefix, func(o store.Object) error {
+		names = append(names, o.Key)
+		return nil
+	}); err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, name := range names {
+		g.Go(func() error {
+			raw, err := r.be.Get(ctx, name)
+			if err != nil {
+				return err
+			}
+			if crypto.Hash(raw).String() != name[len(indexPrefix):] {
+				return fmt.Errorf("index %s: content does not match its name (damaged)", name)
+			}
+			plain, err := r.key.Open(nil, raw, []byte("index"))
+			if err != nil {
+				return fmt.Errorf("index %s: %w", name, err)
+			}
+			if plain, err = decodeCompressed(plain); err != nil {
+				return fmt.Errorf("index %s: %w", name, err)
+			}
+			var f indexFile
+			if err := json.Unmarshal(plain, &f); err != nil {
+				return fmt.Errorf("index %s: %w", name, err)
+			}
+			for _, p := range f.Packs {
+				r.idx.addPack(p)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}

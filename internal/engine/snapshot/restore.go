@@ -1,0 +1,644 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
+)
+
+// Overwrite says what restore does with a file that exists in the target and differs.
+type Overwrite string
+
+// Overwrite modes.
+const (
+	OverwriteNever   Overwrite = "never"    // leave it
+	OverwriteIfNewer Overwrite = "if-newer" // replace it if the snapshot's copy is newer
+	OverwriteAlways  Overwrite = "always"   // replace it
+)
+
+// ParseOverwrite checks a mode name.
+func ParseOverwrite(s string) (Overwrite, error) {
+	switch o := Overwrite(s); o {
+	case OverwriteNever, OverwriteIfNewer, OverwriteAlways:
+		return o, nil
+	case "":
+		return OverwriteAlways, nil
+	}
+	return "", fmt.Errorf("invalid overwrite mode %q: use never, if-newer or always", s)
+}
+
+// RestoreOptions say what and how to restore.
+type RestoreOptions struct {
+	// Target is the directory restored into; the snapshot's paths are recreated below it.
+	Target string
+	// Path restores only this path of the snapshot (and what is below it).
+	Path string
+	// Overwrite is the mode for existing files (default always). Files that are identical
+	// (same size and modification time) are skipped in every mode: a restore resumes.
+	Overwrite Overwrite
+	// Delete removes files in the restored directories that are not in the snapshot.
+	Delete bool
+	// DryRun plans and reports, and changes nothing.
+	DryRun bool
+	// Report receives each action ("create", "overwrite", "skip", "keep", "delete") and
+	// the path it applies to (relative to Target). Optional.
+	Report func(action, path string)
+	// Workers restore packs in parallel (default: the number of CPUs, at least 2).
+	Workers  int
+	Progress Progress
+	Interval time.Duration
+	Now      func() time.Time
+}
+
+// RestoreStats count what a restore did.
+type RestoreStats struct {
+	Files, Dirs, Links, Special int64
+	Skipped, Kept, Deleted      int64
+	Bytes                       int64
+}
+
+func (o *RestoreOptions) applyDefaults() {
+	if o.Workers <= 0 {
+		o.Workers = max(2, runtime.GOMAXPROCS(0))
+	}
+	if o.Overwrite == "" {
+		o.Overwrite = OverwriteAlways
+	}
+	if o.Interval <= 0 {
+		o.Interval = time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Report == nil {
+		o.Report = func(string, string) {}
+	}
+	o.Progress = progressOrNoop(o.Progress)
+}
+
+type restoreFile struct {
+	rel       string
+	node      *Node
+	remaining atomic.Int64 // blobs still to write
+}
+
+type blobTarget struct {
+	file   *restoreFile
+	offset int64
+}
+
+type packWork struct {
+	pack  crypto.ID
+	typ   repo.BlobType
+	blobs map[crypto.ID]*blobNeed
+}
+
+type blobNeed struct {
+	entry   repo.Entry
+	targets []blobTarget
+}
+
+type restorer struct {
+	r     *repo.Repository
+	opts  RestoreOptions
+	root  *os.Root
+	stats RestoreStats
+
+	files    []*restoreFile
+	dirs     []dirMeta // in creation order (parents first)
+	links    [][2]string
+	special  []*restoreFile
+	symlinks []*restoreFile
+	packs    map[crypto.ID]*packWork
+	keep     map[string]map[string]bool // dir rel -> names in snapshot (for --delete)
+	hardlink map[[2]uint64]string
+
+	bytesDone, filesDone atomic.Int64
+	bytesTotal           int64
+}
+
+type dirMeta struct {
+	rel  string
+	node *Node
+}
+
+// Restore restores sn into opts.Target.
+func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts RestoreOptions) (RestoreStats, error) {
+	opts.applyDefaults()
+	if opts.Target == "" {
+		return RestoreStats{}, errors.New("no restore target: give --target DIR")
+	}
+	if !opts.DryRun {
+		if err := os.MkdirAll(opts.Target, 0o700); err != nil {
+			return RestoreStats{}, fmt.Errorf("restore target: %w", err)
+		}
+	}
+	rs := &restorer{r: r, opts: opts, packs: map[crypto.ID]*packWork{}, keep: map[string]map[string]bool{},
+		hardlink: map[[2]uint64]string{}}
+	if !opts.DryRun {
+		root, err := os.OpenRoot(opts.Target)
+		if err != nil {
+			return RestoreStats{}, fmt.Errorf("restore target: %w", err)
+		}
+		defer root.Close()
+		rs.root = root
+	} else if fi, err := os.Stat(opts.Target); err == nil && fi.IsDir() {
+		if root, err := os.OpenRoot(opts.Target); err == nil {
+			defer root.Close()
+			rs.root = root
+		}
+	}
+	lock, err := r.Lock(ctx, false)
+	if err != nil {
+		return RestoreStats{}, err
+	}
+	defer lock.Release(context.WithoutCancel(ctx))
+
+	start := opts.Now()
+	tree, err := rs.loadTree(ctx, sn.Tree)
+	if err != nil {
+		return RestoreStats{}, err
+	}
+	// Find the sub-path, if any, keeping the directories that lead to it.
+	rel := ""
+	if p := strings.Trim(path.Clean("/"+opts.Path), "/"); p != "" {
+		parts := strings.Split(p, "/")
+		for i, part := range parts {
+			n := tree.Find(part)
+			if n == nil {
+				return RestoreStats{}, fmt.Errorf("snapshot %s has no path %s", sn.ID.Short(), "/"+strings.Join(parts[:i+1], "/"))
+			}
+			if i == len(parts)-1 {
+				if err := rs.plan(ctx, rel, &Tree{Nodes: []*Node{n}}, false); err != nil {
+					return rs.stats, err
+				}
+				break
+			}
+			if n.Type != TypeDir {
+				return RestoreStats{}, fmt.Errorf("snapshot %s: %s is not a directory", sn.ID.Short(), "/"+strings.Join(parts[:i+1], "/"))
+			}
+			rel = path.Join(rel, part)
+			rs.dirs = append(rs.dirs, dirMeta{rel: rel, node: n})
+			if tree, err = rs.loadTree(ctx, *n.Subtree); err != nil {
+				return rs.stats, err
+			}
+		}
+	} else if err := rs.plan(ctx, "", tree, opts.Delete); err != nil {
+		return rs.stats, err
+	}
+	if opts.DryRun {
+		return rs.stats, nil
+	}
+	stop := rs.reportProgress(ctx, start)
+	err = rs.execute(ctx)
+	stop()
+	st := Status{FilesDone: rs.filesDone.Load(), FilesTotal: int64(len(rs.files)), BytesDone: rs.bytesDone.Load(),
+		BytesTotal: rs.bytesTotal, Elapsed: opts.Now().Sub(start), ScanDone: true}
+	opts.Progress.Done(st)
+	return rs.stats, err
+}
+
+func (rs *restorer) loadTree(ctx context.Context, id crypto.ID) (*Tree, error) {
+	b, err := rs.r.LoadBlob(ctx, id, nil)
+	if err != nil {
+		return nil, err
+	}
+	t, err := decodeTree(b)
+	if err != nil {
+		return nil, fmt.Errorf("tree %s: %w", id.Short(), err)
+	}
+	return t, nil
+}
+
+// plan walks a tree and decides what to do with each entry.
+func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del bool) error {
+	names := map[string]bool{}
+	for _, n := range t.Nodes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name := n.FileName()
+		if err := ValidName(name); err != nil {
+			return err
+		}
+		names[name] = true
+		rel := path.Join(dir, name)
+		existing, exErr := rs.lstat(rel)
+		switch n.Type {
+		case TypeDir:
+			if exErr == nil && !existing.IsDir() {
+				if err := rs.replaceable(rel, n, existing); err != nil {
+					continue
+				}
+			}
+			rs.dirs = append(rs.dirs, dirMeta{rel: rel, node: n})
+			if exErr != nil {
+				rs.opts.Report("create", rel+"/")
+			}
+			rs.stats.Dirs++
+			sub, err := rs.loadTree(ctx, *n.Subtree)
+			if err != nil {
+				return err
+			}
+			if err := rs.plan(ctx, rel, sub, rs.opts.Delete); err != nil {
+				return err
+			}
+		case TypeFile:
+			if n.Links > 1 {
+				k := [2]uint64{n.DeviceID, n.Inode}
+				if first, ok := rs.hardlink[k]; ok {
+					rs.links = append(rs.links, [2]string{first, rel})
+					rs.opts.Report("link", rel)
+					rs.stats.Links++
+					continue
+				}
+				rs.hardlink[k] = rel
+			}
+			if exErr == nil {
+				if existing.Mode().IsRegular() && uint64(existing.Size()) == n.Size && existing.ModTime().Equal(n.ModTime) {
+					rs.opts.Report("skip", rel)
+					rs.stats.Skipped++
+					continue
+				}
+				if err := rs.replaceable(rel, n, existing); err != nil {
+					continue
+				}
+				rs.opts.Report("overwrite", rel)
+			} else {
+				rs.opts.Report("create", rel)
+			}
+			f := &restoreFile{rel: rel, node: n}
+			rs.files = append(rs.files, f)
+			rs.stats.Files++
+			rs.stats.Bytes += int64(n.Size)
+			rs.bytesTotal += int64(n.Size)
+			var off int64
+			for _, id := range n.Content {
+				e, ok := rs.r.Lookup(id)
+				if !ok {
+					return fmt.Errorf("%s: blob %s is missing from the repository", rel, id.Short())
+				}
+				pw := rs.packs[e.Pack]
+				if pw == nil {
+					pw = &packWork{pack: e.Pack, typ: e.Type, blobs: map[crypto.ID]*blobNeed{}}
+					rs.packs[e.Pack] = pw
+				}
+				bn := pw.blobs[id]
+				if bn == nil {
+					bn = &blobNeed{entry: e}
+					pw.blobs[id] = bn
+				}
+				bn.targets = append(bn.targets, blobTarget{file: f, offset: off})
+				off += int64(e.Raw)
+				f.remaining.Add(1)
+			}
+		case TypeSymlink, TypeFIFO, TypeCharDev, TypeBlockDev:
+			if exErr == nil {
+				if err := rs.replaceable(rel, n, existing); err != nil {
+					continue
+				}
+				rs.opts.Report("overwrite", rel)
+			} else {
+				rs.opts.Report("create", rel)
+			}
+			f := &restoreFile{rel: rel, node: n}
+			if n.Type == TypeSymlink {
+				rs.symlinks = append(rs.symlinks, f)
+			} else {
+				rs.special = append(rs.special, f)
+			}
+			rs.stats.Special++
+		}
+	}
+	if del {
+		rs.keep[dir] = names
+		if err := rs.planDelete(dir, names); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replaceable applies the overwrite mode to an existing entry; an error means keep it.
+func (rs *restorer) replaceable(rel string, n *Node, existing fs.FileInfo) error {
+	switch rs.opts.Overwrite {
+	case OverwriteNever:
+	case OverwriteIfNewer:
+		if n.ModTime.After(existing.ModTime()) {
+			return nil
+		}
+	default:
+		return nil
+	}
+	rs.opts.Report("keep", rel)
+	rs.stats.Kept++
+	return errors.New("kept")
+}
+
+func (rs *restorer) planDelete(dir string, names map[string]bool) error {
+	if rs.root == nil {
+		return nil
+	}
+	d := dir
+	if d == "" {
+		d = "."
+	}
+	f, err := rs.root.Open(d)
+	if err != nil {
+		return nil // does not exist yet: nothing to delete
+	}
+	entries, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	sort.Strings(entries)
+	for _, e := range entries {
+		if !names[e] {
+			rs.opts.Report("delete", path.Join(dir, e))
+			rs.stats.Deleted++
+			if !rs.opts.DryRun {
+				if err := rs.root.RemoveAll(path.Join(d, e)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (rs *restorer) lstat(rel string) (fs.FileInfo, error) {
+	if rs.root == nil {
+		return nil, os.ErrNotExist
+	}
+	return rs.root.Lstat(rel)
+}
+
+// execute creates directories, writes file contents pack by pack, then links, special
+// files, and finally metadata (directories last, deepest first, so their times stick).
+func (rs *restorer) execute(ctx context.Context) error {
+	for _, d := range rs.dirs {
+		if fi, err := rs.root.Lstat(d.rel); err == nil && !fi.IsDir() {
+			if err := rs.root.Remove(d.rel); err != nil {
+				return err
+			}
+		}
+		if err := rs.root.MkdirAll(d.rel, 0o700); err != nil {
+			return err
+		}
+	}
+	for _, f := range rs.files {
+		if err := rs.createFile(f); err != nil {
+			return err
+		}
+	}
+	packs := make([]*packWork, 0, len(rs.packs))
+	for _, p := range rs.packs {
+		packs = append(packs, p)
+	}
+	sort.Slice(packs, func(i, j int) bool { return packs[i].pack.String() < packs[j].pack.String() })
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(rs.opts.Workers)
+	for _, p := range packs {
+		g.Go(func() error { return rs.restorePack(gctx, p) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	var errs []error
+	for _, f := range rs.files {
+		errs = append(errs, rs.setMeta(f.rel, f.node))
+	}
+	for _, l := range rs.links {
+		_ = rs.root.Remove(l[1])
+		errs = append(errs, rs.root.Link(l[0], l[1]))
+	}
+	for _, f := range rs.symlinks {
+		_ = rs.root.Remove(f.rel)
+		if err := rs.root.Symlink(f.node.LinkTarget, f.rel); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, rs.setMeta(f.rel, f.node))
+	}
+	for _, f := range rs.special {
+		errs = append(errs, rs.mknod(f))
+	}
+	for i := len(rs.dirs) - 1; i >= 0; i-- {
+		errs = append(errs, rs.setMeta(rs.dirs[i].rel, rs.dirs[i].node))
+	}
+	return errors.Join(errs...)
+}
+
+func (rs *restorer) createFile(f *restoreFile) error {
+	if fi, err := rs.root.Lstat(f.rel); err == nil && !fi.Mode().IsRegular() {
+		if err := rs.root.RemoveAll(f.rel); err != nil {
+			return err
+		}
+	}
+	// O_NOFOLLOW: never write through a symlink planted at a file's place.
+	fh, err := rs.root.OpenFile(f.rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := fh.Truncate(int64(f.node.Size)); err != nil {
+		fh.Close()
+		return err
+	}
+	if f.node.Size == 0 || len(f.node.Content) == 0 {
+		rs.filesDone.Add(1)
+	}
+	return fh.Close()
+}
+
+var zeroBlock [4096]byte
+
+// restorePack reads the span of a pack holding the needed blobs in one request, verifies
+// each blob, and writes it wherever it is needed.
+func (rs *restorer) restorePack(ctx context.Context, p *packWork) error {
+	type item struct {
+		id crypto.ID
+		bn *blobNeed
+	}
+	items := make([]item, 0, len(p.blobs))
+	lo, hi := uint32(1<<32-1), uint32(0)
+	for id, bn := range p.blobs {
+		items = append(items, item{id, bn})
+		lo = min(lo, bn.entry.Offset)
+		hi = max(hi, bn.entry.Offset+bn.entry.Length)
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].bn.entry.Offset < items[j].bn.entry.Offset })
+	span, err := rs.r.Backend().GetRange(ctx, repo.PackKey(p.typ, p.pack), int64(lo), int64(hi-lo))
+	if err != nil {
+		return fmt.Errorf("pack %s: %w", p.pack.Short(), err)
+	}
+	if len(span) != int(hi-lo) {
+		return fmt.Errorf("pack %s: short read (%d of %d bytes)", p.pack.Short(), len(span), hi-lo)
+	}
+	var plain []byte
+	for _, it := range items {
+		e := it.bn.entry
+		sealed := span[e.Offset-lo : e.Offset-lo+e.Length]
+		plain, err = rs.r.DecodeBlob(it.id, e, sealed, plain[:0])
+		if err != nil {
+			var paths []string
+			for _, t := range it.bn.targets {
+				paths = append(paths, t.file.rel)
+			}
+			return fmt.Errorf("%s: %w", strings.Join(paths, ", "), err)
+		}
+		for _, t := range it.bn.targets {
+			if err := rs.writeAt(t.file, plain, t.offset); err != nil {
+				return err
+			}
+			rs.bytesDone.Add(int64(len(plain)))
+			if t.file.remaining.Add(-1) == 0 {
+				rs.filesDone.Add(1)
+			}
+		}
+	}
+	return nil
+}
+
+func (rs *restorer) writeAt(f *restoreFile, data []byte, off int64) error {
+	fh, err := rs.root.OpenFile(f.rel, os.O_WRONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	if !f.node.Sparse {
+		if _, err := fh.WriteAt(data, off); err != nil {
+			return fmt.Errorf("%s: %w", f.rel, err)
+		}
+		return nil
+	}
+	// Sparse file: leave all-zero blocks as holes (the file was truncated to its size).
+	for i := 0; i < len(data); {
+		n := min(len(zeroBlock), len(data)-i)
+		if n == len(zeroBlock) && bytes.Equal(data[i:i+n], zeroBlock[:]) {
+			i += n
+			continue
+		}
+		if _, err := fh.WriteAt(data[i:i+n], off+int64(i)); err != nil {
+			return fmt.Errorf("%s: %w", f.rel, err)
+		}
+		i += n
+	}
+	return nil
+}
+
+// parentFD opens the directory holding rel inside the root, for the *at system calls
+// os.Root does not offer (they then cannot escape the root either).
+func (rs *restorer) parentFD(rel string) (*os.File, string, error) {
+	dir, name := path.Split(rel)
+	if dir == "" {
+		dir = "."
+	}
+	d, err := rs.root.Open(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	return d, name, nil
+}
+
+func (rs *restorer) mknod(f *restoreFile) error {
+	_ = rs.root.Remove(f.rel)
+	d, name, err := rs.parentFD(f.rel)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	mode := uint32(f.node.Mode.Perm())
+	switch f.node.Type {
+	case TypeFIFO:
+		mode |= unix.S_IFIFO
+	case TypeCharDev:
+		mode |= unix.S_IFCHR
+	case TypeBlockDev:
+		mode |= unix.S_IFBLK
+	}
+	if err := unix.Mknodat(int(d.Fd()), name, mode, int(f.node.Rdev)); err != nil {
+		return fmt.Errorf("%s: %w", f.rel, err)
+	}
+	return rs.setMeta(f.rel, f.node)
+}
+
+// setMeta restores owner (when running as root), mode and times, never following a
+// symlink.
+func (rs *restorer) setMeta(rel string, n *Node) error {
+	d, name, err := rs.parentFD(rel)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fd := int(d.Fd())
+	if os.Geteuid() == 0 {
+		if err := unix.Fchownat(fd, name, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("%s: chown: %w", rel, err)
+		}
+	}
+	if n.Type != TypeSymlink {
+		// after chown: chown clears setuid/setgid bits
+		if err := unix.Fchmodat(fd, name, unixMode(n.Mode), 0); err != nil {
+			return fmt.Errorf("%s: chmod: %w", rel, err)
+		}
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(n.AccessTime.UnixNano()), unix.NsecToTimespec(n.ModTime.UnixNano())}
+	if err := unix.UtimesNanoAt(fd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("%s: times: %w", rel, err)
+	}
+	return nil
+}
+
+func unixMode(m fs.FileMode) uint32 {
+	u := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		u |= unix.S_ISUID
+	}
+	if m&fs.ModeSetgid != 0 {
+		u |= unix.S_ISGID
+	}
+	if m&fs.ModeSticky != 0 {
+		u |= unix.S_ISVTX
+	}
+	return u
+}
+
+func (rs *restorer) reportProgress(ctx context.Context, start time.Time) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(rs.opts.Interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				rs.opts.Progress.Report(Status{FilesDone: rs.filesDone.Load(), FilesTotal: int64(len(rs.files)),
+					BytesDone: rs.bytesDone.Load(), BytesTotal: rs.bytesTotal, Elapsed: rs.opts.Now().Sub(start), ScanDone: true})
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
