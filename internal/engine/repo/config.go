@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -231,6 +232,9 @@ func Open(ctx context.Context, b Backend, password []byte, ro Options) (*Reposit
 		if cfg.Version > FormatVersion {
 			return nil, fmt.Errorf("%s: repository format version %d is newer than this program's (%d): upgrade kubectl-stash", b.URL(), cfg.Version, FormatVersion)
 		}
+		// The key derivation used tens of MiB for a moment: give them back now, so they do
+		// not stay in the process's footprint for the whole backup.
+		debug.FreeOSMemory()
 		return newRepository(b, &key, cfg, ro)
 	}
 	return nil, fmt.Errorf("%s: %w (no key file opens with it)", b.URL(), ErrWrongPassword)

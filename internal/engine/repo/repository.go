@@ -147,20 +147,28 @@ func (r *Repository) SaveBlobWithID(ctx context.Context, t BlobType, id crypto.I
 	if codec == compress.None {
 		out = plain
 	}
-	sealed := r.key.Seal(make([]byte, 0, len(out)+crypto.Overhead), out, blobAD(t, codec, id))
+	err := r.addToPack(ctx, t, indexBlob{ID: id, Raw: uint32(len(plain)), Codec: codec}, out)
 	putBuf(buf)
-	return true, r.addToPack(ctx, t, indexBlob{ID: id, Length: uint32(len(sealed)), Raw: uint32(len(plain)), Codec: codec}, sealed)
+	return true, err
 }
 
-func (r *Repository) addToPack(ctx context.Context, t BlobType, e indexBlob, sealed []byte) error {
+// addToPack seals a (compressed) blob straight into the open pack of its type: no
+// intermediate copy, so memory stays at the packs themselves.
+func (r *Repository) addToPack(ctx context.Context, t BlobType, e indexBlob, compressed []byte) error {
 	r.packMu[t].Lock()
 	p := r.packers[t]
 	if p == nil {
-		p = &packer{typ: t, buf: make([]byte, 0, r.cfg.PackSize+r.cfg.PackSize/8)}
+		p = &packer{typ: t}
+		if t == DataBlob {
+			p.buf = r.getPackBuf()
+		} else {
+			p.buf = make([]byte, 0, 256<<10) // tree packs are mostly small: let them grow
+		}
 		r.packers[t] = p
 	}
 	e.Offset = uint32(len(p.buf))
-	p.buf = append(p.buf, sealed...)
+	p.buf = r.key.Seal(p.buf, compressed, blobAD(t, e.Codec, e.ID))
+	e.Length = uint32(len(p.buf)) - e.Offset
 	p.entries = append(p.entries, e)
 	var full *packer
 	if len(p.buf) >= r.cfg.PackSize {
@@ -218,6 +226,9 @@ func (r *Repository) storePack(ctx context.Context, p *packer) error {
 	id := crypto.Hash(data)
 	if err := r.be.PutIfAbsent(ctx, PackKey(p.typ, id), data); err != nil && !isExists(err) {
 		return fmt.Errorf("upload pack: %w", err)
+	}
+	if p.typ == DataBlob {
+		r.putPackBuf(data)
 	}
 	r.uploaded.Add(int64(len(data)))
 	ip := indexPack{ID: id, Type: p.typ.String(), Size: int64(len(data)), Blobs: p.entries}
@@ -315,6 +326,23 @@ func (r *Repository) DecodeBlob(id crypto.ID, e Entry, sealed, dst []byte) ([]by
 }
 
 func isExists(err error) bool { return errors.Is(err, store.ErrExists) }
+
+// Pack buffers are reused: a backup allocates a few, not one per pack.
+var packBufs sync.Pool
+
+func (r *Repository) getPackBuf() []byte {
+	want := r.cfg.PackSize + r.cfg.PackSize/8
+	if b, ok := packBufs.Get().(*[]byte); ok && cap(*b) >= want {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, want)
+}
+
+func (r *Repository) putPackBuf(b []byte) {
+	if cap(b) >= r.cfg.PackSize {
+		packBufs.Put(&b)
+	}
+}
 
 // Buffers for compression and decryption, by size class, so a backup of a million small
 // files does not allocate a million buffers.

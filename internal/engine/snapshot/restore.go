@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -121,7 +122,8 @@ type restorer struct {
 	stats RestoreStats
 
 	files    []*restoreFile
-	dirs     []dirMeta // in creation order (parents first)
+	dirList  []dirMeta // in creation order (parents first)
+	dirs     *dirCache
 	links    [][2]string
 	special  []*restoreFile
 	symlinks []*restoreFile
@@ -131,6 +133,70 @@ type restorer struct {
 
 	bytesDone, filesDone atomic.Int64
 	bytesTotal           int64
+}
+
+// dirCache keeps directories of the target open, so each file costs one openat relative
+// to its directory instead of a walk from the root for every operation. Directories are
+// opened through the os.Root, and names are single validated components opened with
+// O_NOFOLLOW, so nothing escapes the target.
+type dirCache struct {
+	root *os.Root
+	mu   sync.Mutex
+	fds  map[string]*os.File
+}
+
+const maxCachedDirs = 512
+
+// get returns the open directory and a release function. Cached fds are never closed
+// while a phase runs (another goroutine may be using them); past maxCachedDirs a
+// directory is opened for this caller only and closed by release.
+func (c *dirCache) get(dir string) (*os.File, func(), error) {
+	if dir == "" {
+		dir = "."
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f, ok := c.fds[dir]; ok {
+		return f, func() {}, nil
+	}
+	f, err := c.root.Open(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(c.fds) >= maxCachedDirs {
+		return f, func() { f.Close() }, nil
+	}
+	c.fds[dir] = f
+	return f, func() {}, nil
+}
+
+// closeAll closes every cached directory; restore calls it only between phases.
+func (c *dirCache) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked()
+}
+
+func (c *dirCache) closeLocked() {
+	for _, f := range c.fds {
+		f.Close()
+	}
+	c.fds = map[string]*os.File{}
+}
+
+// openat opens rel (a file inside the target) relative to its cached directory.
+func (rs *restorer) openat(rel string, flags int, perm uint32) (*os.File, error) {
+	dir, name := path.Split(rel)
+	d, release, err := rs.dirs.get(strings.TrimSuffix(dir, "/"))
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Openat(int(d.Fd()), name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+	release()
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
+	}
+	return os.NewFile(uintptr(fd), rel), nil
 }
 
 type dirMeta struct {
@@ -194,7 +260,7 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 				return RestoreStats{}, fmt.Errorf("snapshot %s: %s is not a directory", sn.ID.Short(), "/"+strings.Join(parts[:i+1], "/"))
 			}
 			rel = path.Join(rel, part)
-			rs.dirs = append(rs.dirs, dirMeta{rel: rel, node: n})
+			rs.dirList = append(rs.dirList, dirMeta{rel: rel, node: n})
 			if tree, err = rs.loadTree(ctx, *n.Subtree); err != nil {
 				return rs.stats, err
 			}
@@ -247,7 +313,7 @@ func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del bool) err
 					continue
 				}
 			}
-			rs.dirs = append(rs.dirs, dirMeta{rel: rel, node: n})
+			rs.dirList = append(rs.dirList, dirMeta{rel: rel, node: n})
 			if exErr != nil {
 				rs.opts.Report("create", rel+"/")
 			}
@@ -393,7 +459,9 @@ func (rs *restorer) lstat(rel string) (fs.FileInfo, error) {
 // execute creates directories, writes file contents pack by pack, then links, special
 // files, and finally metadata (directories last, deepest first, so their times stick).
 func (rs *restorer) execute(ctx context.Context) error {
-	for _, d := range rs.dirs {
+	rs.dirs = &dirCache{root: rs.root, fds: map[string]*os.File{}}
+	defer rs.dirs.closeAll()
+	for _, d := range rs.dirList {
 		if fi, err := rs.root.Lstat(d.rel); err == nil && !fi.IsDir() {
 			if err := rs.root.Remove(d.rel); err != nil {
 				return err
@@ -440,8 +508,10 @@ func (rs *restorer) execute(ctx context.Context) error {
 	for _, f := range rs.special {
 		errs = append(errs, rs.mknod(f))
 	}
-	for i := len(rs.dirs) - 1; i >= 0; i-- {
-		errs = append(errs, rs.setMeta(rs.dirs[i].rel, rs.dirs[i].node))
+	// Directory times last, deepest first, with nothing cached below them any more.
+	rs.dirs.closeAll()
+	for i := len(rs.dirList) - 1; i >= 0; i-- {
+		errs = append(errs, rs.setMeta(rs.dirList[i].rel, rs.dirList[i].node))
 	}
 	return errors.Join(errs...)
 }
@@ -453,7 +523,7 @@ func (rs *restorer) createFile(f *restoreFile) error {
 		}
 	}
 	// O_NOFOLLOW: never write through a symlink planted at a file's place.
-	fh, err := rs.root.OpenFile(f.rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o600)
+	fh, err := rs.openat(f.rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -484,13 +554,11 @@ func (rs *restorer) restorePack(ctx context.Context, p *packWork) error {
 		hi = max(hi, bn.entry.Offset+bn.entry.Length)
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].bn.entry.Offset < items[j].bn.entry.Offset })
-	span, err := rs.r.Backend().GetRange(ctx, repo.PackKey(p.typ, p.pack), int64(lo), int64(hi-lo))
+	span, err := rs.readSpan(ctx, p, lo, hi)
 	if err != nil {
-		return fmt.Errorf("pack %s: %w", p.pack.Short(), err)
+		return err
 	}
-	if len(span) != int(hi-lo) {
-		return fmt.Errorf("pack %s: short read (%d of %d bytes)", p.pack.Short(), len(span), hi-lo)
-	}
+	defer spanBufs.Put(&span)
 	var plain []byte
 	for _, it := range items {
 		e := it.bn.entry
@@ -516,8 +584,31 @@ func (rs *restorer) restorePack(ctx context.Context, p *packWork) error {
 	return nil
 }
 
+// Span buffers are reused across packs: restore memory is a few packs, whatever the size
+// of the snapshot.
+var spanBufs sync.Pool
+
+func (rs *restorer) readSpan(ctx context.Context, p *packWork, lo, hi uint32) ([]byte, error) {
+	n := int(hi - lo)
+	var buf []byte
+	if b, ok := spanBufs.Get().(*[]byte); ok && cap(*b) >= n {
+		buf = (*b)[:n]
+	} else {
+		buf = make([]byte, n)
+	}
+	rd, err := rs.r.Backend().NewRangeReader(ctx, repo.PackKey(p.typ, p.pack), int64(lo), int64(n))
+	if err != nil {
+		return nil, fmt.Errorf("pack %s: %w", p.pack.Short(), err)
+	}
+	defer rd.Close()
+	if _, err := io.ReadFull(rd, buf); err != nil {
+		return nil, fmt.Errorf("pack %s: reading %d bytes at %d: %w", p.pack.Short(), n, lo, err)
+	}
+	return buf, nil
+}
+
 func (rs *restorer) writeAt(f *restoreFile, data []byte, off int64) error {
-	fh, err := rs.root.OpenFile(f.rel, os.O_WRONLY|unix.O_NOFOLLOW, 0)
+	fh, err := rs.openat(f.rel, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
@@ -545,25 +636,22 @@ func (rs *restorer) writeAt(f *restoreFile, data []byte, off int64) error {
 
 // parentFD opens the directory holding rel inside the root, for the *at system calls
 // os.Root does not offer (they then cannot escape the root either).
-func (rs *restorer) parentFD(rel string) (*os.File, string, error) {
+func (rs *restorer) parentFD(rel string) (*os.File, string, func(), error) {
 	dir, name := path.Split(rel)
-	if dir == "" {
-		dir = "."
-	}
-	d, err := rs.root.Open(dir)
+	d, release, err := rs.dirs.get(strings.TrimSuffix(dir, "/"))
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	return d, name, nil
+	return d, name, release, nil
 }
 
 func (rs *restorer) mknod(f *restoreFile) error {
 	_ = rs.root.Remove(f.rel)
-	d, name, err := rs.parentFD(f.rel)
+	d, name, release, err := rs.parentFD(f.rel)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer release()
 	mode := uint32(f.node.Mode.Perm())
 	switch f.node.Type {
 	case TypeFIFO:
@@ -582,11 +670,11 @@ func (rs *restorer) mknod(f *restoreFile) error {
 // setMeta restores owner (when running as root), mode and times, never following a
 // symlink.
 func (rs *restorer) setMeta(rel string, n *Node) error {
-	d, name, err := rs.parentFD(rel)
+	d, name, release, err := rs.parentFD(rel)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer release()
 	fd := int(d.Fd())
 	if os.Geteuid() == 0 {
 		if err := unix.Fchownat(fd, name, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
