@@ -63,6 +63,7 @@ kubectl-path:
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/...
+	$(GO) vet -tags objectstores ./internal/store/...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -90,3 +91,30 @@ demo:
 
 clean:
 	rm -rf $(BIN)
+
+# Benchmark (not a test): stash-job against restic on generated data, medians and ratios.
+# Options via the environment: ROUNDS, SCALE, SEED, TOOLS, BENCH_DIR, KEEP (test/bench/bench.sh).
+.PHONY: bench
+bench: build
+	bash test/bench/bench.sh
+
+# Real object-store servers on 127.0.0.1 for the store conformance suite: S3 (VersityGW),
+# GCS (fake-gcs-server), Azure (Azurite). Installed once into $(STASH_CACHE_DIR)/tools.
+#   make objectstores-up     install what is missing, start the servers, create the buckets
+#   make test-objectstores   the suite against all three (needs objectstores-up first)
+#   make objectstores-down   stop the servers this repo started, remove their data
+OBJECTSTORES := bash $(CURDIR)/test/objectstores/objectstores.sh
+
+.PHONY: objectstores-up objectstores-down test-objectstores
+
+objectstores-up:
+	$(OBJECTSTORES) up
+
+objectstores-down:
+	$(OBJECTSTORES) down
+
+test-objectstores:
+	@env=$$($(OBJECTSTORES) env); \
+	  if [ ! -f "$$env" ]; then echo "no object-store servers are running: make objectstores-up"; exit 1; fi; \
+	  set -a; . "$$env"; set +a; \
+	  $(GO) test -tags objectstores -count=1 ./internal/store/...

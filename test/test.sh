@@ -14,6 +14,7 @@ cleanup() {
   local rc=$?
   # the background build runs in its own process group: end all of it (go build and its compilers)
   [ -n "${BUILD_PID:-}" ] && kill -0 "$BUILD_PID" 2>/dev/null && { kill -TERM -- -"$BUILD_PID" 2>/dev/null; wait "$BUILD_PID" 2>/dev/null; }
+  make -s objectstores-down || rc=1
   step "stopping the test cluster"
   make -s cluster-down || rc=1
   bash test/cluster/leftovers.sh || rc=1
@@ -31,6 +32,7 @@ step "go vet";              make -s vet
 step "gofmt";               make -s fmt-check
 step "dependency rules";    make -s verify
 step "unit tests";          go test -count=1 ./...
+step "object stores";       make -s objectstores-up; make -s test-objectstores
 
 step "waiting for the cluster binaries"
 if ! wait "$BUILD_PID"; then BUILD_PID=; tail -30 "$LOG_DIR/cluster-build.log"; exit 1; fi

@@ -7,6 +7,7 @@
 #   3. only cmd/* (and tests) import gocloud drivers and client-go auth plugins.
 #   4. plugin/tui imports no client-go; plugin/jobs imports no charm.
 #   5. jobimage imports no cli-runtime, cobra or charm (transitively).
+#   6. test-helper packages (…test) are never linked into a binary or library package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M=github.com/kubectl-stash/kubectl-stash
@@ -23,6 +24,8 @@ while read -r pkg imports; do
     esac
     case "$pkg" in
       $M/cmd/*) ;;
+      # test-helper packages (repotest, storetest) serve tests only; rule 6 keeps them out of binaries
+      $M/*test) ;;
       *) case "$imp" in gocloud.dev/blob/*blob|k8s.io/client-go/plugin/pkg/client/auth*) bad "$pkg" "$imp" "only cmd/ imports drivers and auth plugins";; esac ;;
     esac
   done
@@ -40,6 +43,10 @@ while read -r pkg deps; do
         case "$dep" in k8s.io/client-go*) bad "$pkg" "$dep" "the TUI imports no client-go";; esac ;;
       $M/plugin/jobs*)
         case "$dep" in charm.land/*|github.com/charmbracelet/*) bad "$pkg" "$dep" "plugin/jobs imports no charm";; esac ;;
+    esac
+    case "$pkg" in
+      $M/*test|$M/test/*) ;;
+      *) case "$dep" in $M/*test) bad "$pkg" "$dep" "test helpers never reach a binary";; esac ;;
     esac
   done
 done < <(go list -f '{{.ImportPath}} {{join .Deps " "}}' ./...)

@@ -1,0 +1,2 @@
+// Package compress compresses blobs one at a time.
+package compress

@@ -1,0 +1,61 @@
+// Package store is the repository's view of object storage: a flat namespace of
+// immutable objects addressed by slash-separated keys, kept in one portable
+// gocloud.dev/blob bucket.
+//
+// It is the only package that uses gocloud.dev/blob. It imports no storage driver:
+// main packages blank-import the drivers they support (s3blob, gcsblob, azureblob,
+// fileblob, memblob) and Open selects one by URL scheme.
+//
+// # URLs
+//
+//	file:///abs/dir                 a local directory (created when missing)
+//	mem://                          an in-memory bucket, private to the Store
+//	s3://bucket/prefix?endpoint=http://127.0.0.1:7070&use_path_style=true&region=us-east-1
+//	gs://bucket/prefix              STORAGE_EMULATOR_HOST is honoured by the driver
+//	azblob://container/prefix       AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT, …
+//
+// For s3, gs and azblob, a path after the bucket name is a key prefix: the Store
+// sees only the keys below it, and the keys it reports are relative to it. The
+// ?prefix= parameter of gocloud is accepted too (for every scheme) and is appended to
+// the path prefix. Prefixes always name a "directory": a trailing "/" is added, so
+// the prefixes "a" and "ab" never see each other's keys. Credentials come from the
+// environment, as each driver documents; URL returns a display form of the URL
+// without user info and without any parameter that may carry a secret.
+//
+// # Errors
+//
+// Every error names the display URL, the operation and the key. Errors are
+// classified by gcerrors code, never by message, into the sentinels ErrNotFound,
+// ErrExists, ErrPermission and ErrNoBucket; test them with errors.Is. Context
+// cancellation is reported as an error wrapping ctx.Err().
+//
+// # Writes
+//
+// Put creates or replaces an object. PutIfAbsent creates an object only when the
+// key is free (If-None-Match: * on S3, a generation-0 precondition on GCS,
+// If-None-Match on Azure) and is the building block for locks and write-once
+// objects. On fileblob, the create-only check is atomic only among writers that
+// share one Store, because the driver guards it with an in-process lock.
+//
+// # Local directories
+//
+// fileblob keeps each object in a file named after its key, so one key cannot also
+// be the "directory" of others ("a" next to "a/b"); the repository layout avoids
+// that. It writes each object to a temporary file in os.TempDir and renames it into
+// place: TMPDIR must be on the same file system as the directory, or the rename
+// fails with "invalid cross-device link" (no_tmp_dir=1 writes the temporary files
+// next to the objects instead, where List shows them while they are written).
+//
+// # Retries
+//
+// Transient failures (gcerrors Internal, ResourceExhausted and DeadlineExceeded,
+// connection resets and refusals, truncated responses, HTTP 5xx and 429 responses)
+// are retried with exponential backoff and jitter, up to Options.MaxAttempts tries
+// in total. Nothing else is retried, and cancellation of the context stops at once.
+// A PutIfAbsent whose earlier try failed after the write had in fact landed finds
+// the key taken on its retry; it then compares the stored object with its data and
+// reports success when they are equal.
+//
+// The cloud SDKs under the drivers retry some failures of their own; these retries
+// come on top and cover what reaches the Store.
+package store

@@ -1,0 +1,288 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"time"
+
+	"gocloud.dev/blob"
+)
+
+// Object describes a stored object.
+type Object struct {
+	Key     string // relative to the Store's root
+	Size    int64
+	ModTime time.Time
+}
+
+// listPageSize is the number of objects one List request asks for: the largest page
+// S3 and Azure return.
+const listPageSize = 1000
+
+// Store is a repository's object storage: one bucket, optionally narrowed to a key
+// prefix. It is safe for concurrent use.
+type Store struct {
+	be   Backend
+	url  string
+	opts Options
+}
+
+// Open opens the bucket at rawURL (see the package documentation for the URL forms).
+// The driver for the URL's scheme must be linked into the program. Open does no
+// I/O on remote buckets; Check verifies that the bucket is reachable.
+func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	bu, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(blob.DefaultURLMux().BucketSchemes(), bu.scheme) {
+		return nil, fmt.Errorf("%s: no storage driver for %s:// in this program", bu.display, bu.scheme)
+	}
+	b, err := blob.OpenBucket(ctx, bu.open)
+	if err != nil {
+		// Driver messages may quote the URL they were given; the display form stands first.
+		return nil, fmt.Errorf("%s: open: %w", bu.display, err)
+	}
+	if bu.prefix != "" {
+		b = blob.PrefixedBucket(b, bu.prefix)
+	}
+	return newStore(BucketBackend(b), bu.display, opts), nil
+}
+
+// NewFromBucket returns a Store over b, which it takes over (Close closes b).
+// displayURL names the bucket in errors; secrets in it are not shown.
+func NewFromBucket(b *blob.Bucket, displayURL string, opts Options) *Store {
+	return NewFromBackend(BucketBackend(b), displayURL, opts)
+}
+
+// NewFromBackend returns a Store over be, which it takes over. Tests use it to put a
+// fault-injecting Backend between a Store and its bucket.
+func NewFromBackend(be Backend, displayURL string, opts Options) *Store {
+	return newStore(be, sanitize(displayURL), opts)
+}
+
+func newStore(be Backend, display string, opts Options) *Store {
+	return &Store{be: be, url: display, opts: opts.applyDefaults()}
+}
+
+// sanitize returns the display form of a URL given by a caller.
+func sanitize(raw string) string {
+	if bu, err := parseURL(raw); err == nil {
+		return bu.display
+	}
+	if u, err := url.Parse(raw); err == nil {
+		return displayURL(u)
+	}
+	return "(invalid URL)"
+}
+
+// URL returns the Store's URL for display: without credentials, SAS tokens or
+// other secret parameters, with the key prefix as a path (or as ?prefix=).
+func (s *Store) URL() string { return s.url }
+
+// Check verifies that the bucket exists and that the credentials can list it. The
+// error wraps ErrNoBucket or ErrPermission when that is the cause.
+func (s *Store) Check(ctx context.Context) error {
+	err := s.retry(ctx, func(ctx context.Context, _ int) error {
+		_, _, err := s.be.ListPage(ctx, "", nil, 1)
+		return err
+	})
+	if err != nil {
+		return s.fail(ctx, opCheck, "", err, false)
+	}
+	return nil
+}
+
+// Get returns the content of key.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	return s.getRange(ctx, opGet, key, 0, -1)
+}
+
+// GetRange returns length bytes of key from offset, fewer when the object ends
+// first; length < 0 reads to the end.
+func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+	if offset < 0 {
+		return nil, fmt.Errorf("%s: %s %q: negative offset %d", s.url, opGet, key, offset)
+	}
+	return s.getRange(ctx, opGet, key, offset, length)
+}
+
+func (s *Store) getRange(ctx context.Context, op, key string, offset, length int64) ([]byte, error) {
+	var data []byte
+	err := s.retry(ctx, func(ctx context.Context, _ int) error {
+		r, err := s.be.NewRangeReader(ctx, key, offset, length)
+		if err != nil {
+			return err
+		}
+		data, err = io.ReadAll(r)
+		if cerr := r.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	if err != nil {
+		return nil, s.fail(ctx, op, key, err, false)
+	}
+	return data, nil
+}
+
+// NewRangeReader opens length bytes of key from offset for streaming (length < 0:
+// to the end). Opening is retried; errors while reading are not, and name the
+// Store and key. The caller must Close the reader.
+func (s *Store) NewRangeReader(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 {
+		return nil, fmt.Errorf("%s: %s %q: negative offset %d", s.url, opRead, key, offset)
+	}
+	var r io.ReadCloser
+	err := s.retry(ctx, func(ctx context.Context, _ int) error {
+		var err error
+		r, err = s.be.NewRangeReader(ctx, key, offset, length)
+		return err
+	})
+	if err != nil {
+		return nil, s.fail(ctx, opRead, key, err, false)
+	}
+	return &reader{r: r, s: s, ctx: ctx, key: key}, nil
+}
+
+// reader names the Store and key in the errors of a streaming read.
+type reader struct {
+	r   io.ReadCloser
+	s   *Store
+	ctx context.Context
+	key string
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = r.s.fail(r.ctx, opRead, r.key, err, false)
+	}
+	return n, err
+}
+
+func (r *reader) Close() error {
+	if err := r.r.Close(); err != nil {
+		return r.s.fail(r.ctx, opRead, r.key, err, false)
+	}
+	return nil
+}
+
+// Put writes data to key, replacing any object there.
+func (s *Store) Put(ctx context.Context, key string, data []byte) error {
+	err := s.retry(ctx, func(ctx context.Context, _ int) error {
+		return s.be.Upload(ctx, key, data, false)
+	})
+	if err != nil {
+		return s.fail(ctx, opPut, key, err, false)
+	}
+	return nil
+}
+
+// PutIfAbsent writes data to key only if key does not exist; otherwise it returns an
+// error wrapping ErrExists. Of concurrent writers to one key, exactly one succeeds.
+//
+// If a try fails in a way that may hide a write that landed (the response was
+// lost), the next try finds the key taken. PutIfAbsent then reads the object: when it
+// holds exactly data, the earlier try won and PutIfAbsent succeeds.
+func (s *Store) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	var retried bool
+	err := s.retry(ctx, func(ctx context.Context, try int) error {
+		err := s.be.Upload(ctx, key, data, true)
+		if err != nil && try > 0 && isPrecondition(err) {
+			retried = true
+		}
+		return err
+	})
+	if err == nil {
+		return nil
+	}
+	if retried {
+		got, gerr := s.getRange(ctx, opCreate, key, 0, -1)
+		if gerr == nil && bytes.Equal(got, data) {
+			return nil
+		}
+		if gerr != nil && !errors.Is(gerr, ErrNotFound) {
+			return gerr
+		}
+	}
+	return s.fail(ctx, opCreate, key, err, true)
+}
+
+// Delete removes key; a missing key is an error wrapping ErrNotFound. When a try
+// fails transiently and the next one finds the key gone, the earlier try is taken to
+// have deleted it.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	err := s.retry(ctx, func(ctx context.Context, try int) error {
+		err := s.be.Delete(ctx, key)
+		if err != nil && try > 0 && isNotFound(err) {
+			// An earlier try deleted it and its response was lost.
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return s.fail(ctx, opDelete, key, err, false)
+	}
+	return nil
+}
+
+// Stat returns the size and modification time of key.
+func (s *Store) Stat(ctx context.Context, key string) (Object, error) {
+	var o Object
+	err := s.retry(ctx, func(ctx context.Context, _ int) error {
+		var err error
+		o, err = s.be.Stat(ctx, key)
+		return err
+	})
+	if err != nil {
+		return Object{}, s.fail(ctx, opStat, key, err, false)
+	}
+	o.Key = key
+	return o, nil
+}
+
+// List calls fn for every object whose key starts with prefix, at any depth, in the
+// order the service returns them (lexicographic for all supported services). Keys
+// are relative to the Store's root. An error from fn ends the listing and is
+// returned as it is.
+func (s *Store) List(ctx context.Context, prefix string, fn func(Object) error) error {
+	var token []byte
+	for {
+		var page []Object
+		var next []byte
+		err := s.retry(ctx, func(ctx context.Context, _ int) error {
+			var err error
+			page, next, err = s.be.ListPage(ctx, prefix, token, listPageSize)
+			return err
+		})
+		if err != nil {
+			return s.fail(ctx, opList, prefix, err, false)
+		}
+		for _, o := range page {
+			if err := ctx.Err(); err != nil {
+				return s.fail(ctx, opList, prefix, err, false)
+			}
+			if err := fn(o); err != nil {
+				return err
+			}
+		}
+		if len(next) == 0 {
+			return nil
+		}
+		token = next
+	}
+}
+
+// Close releases the bucket. The Store must not be used afterwards.
+func (s *Store) Close() error {
+	if err := s.be.Close(); err != nil {
+		return fmt.Errorf("%s: close: %w", s.url, err)
+	}
+	return nil
+}
