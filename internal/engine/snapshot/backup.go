@@ -616,22 +616,5 @@ func (a *archiver) status() Status {
 }
 
 func (a *archiver) reportProgress(ctx context.Context) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(a.opts.Interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				a.opts.Progress.Report(a.status())
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
+	return every(ctx, a.opts.Interval, func() { a.opts.Progress.Report(a.status()) })
 }

@@ -1,6 +1,10 @@
 package snapshot
 
-import "time"
+import (
+	"context"
+	"sync"
+	"time"
+)
 
 // Status is a progress report. Totals grow while a concurrent scan is still counting.
 type Status struct {
@@ -51,4 +55,28 @@ func progressOrNoop(p Progress) Progress {
 		return NoProgress{}
 	}
 	return p
+}
+
+// every calls fn each interval until stop is called or ctx ends; stop waits for the last
+// call to return.
+func every(ctx context.Context, interval time.Duration, fn func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fn()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }

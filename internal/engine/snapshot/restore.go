@@ -342,12 +342,9 @@ func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del bool) err
 					rs.stats.Skipped++
 					continue
 				}
-				if err := rs.replaceable(rel, n, existing); err != nil {
-					continue
-				}
-				rs.opts.Report("overwrite", rel)
-			} else {
-				rs.opts.Report("create", rel)
+			}
+			if !rs.decide(rel, n, existing, exErr) {
+				continue
 			}
 			f := &restoreFile{rel: rel, node: n}
 			rs.files = append(rs.files, f)
@@ -375,13 +372,8 @@ func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del bool) err
 				f.remaining.Add(1)
 			}
 		case TypeSymlink, TypeFIFO, TypeCharDev, TypeBlockDev:
-			if exErr == nil {
-				if err := rs.replaceable(rel, n, existing); err != nil {
-					continue
-				}
-				rs.opts.Report("overwrite", rel)
-			} else {
-				rs.opts.Report("create", rel)
+			if !rs.decide(rel, n, existing, exErr) {
+				continue
 			}
 			f := &restoreFile{rel: rel, node: n}
 			if n.Type == TypeSymlink {
@@ -399,6 +391,20 @@ func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del bool) err
 		}
 	}
 	return nil
+}
+
+// decide reports create or overwrite for an entry and says whether to restore it, given
+// what (if anything) is at its place in the target.
+func (rs *restorer) decide(rel string, n *Node, existing fs.FileInfo, statErr error) bool {
+	if statErr != nil {
+		rs.opts.Report("create", rel)
+		return true
+	}
+	if err := rs.replaceable(rel, n, existing); err != nil {
+		return false
+	}
+	rs.opts.Report("overwrite", rel)
+	return true
 }
 
 // replaceable applies the overwrite mode to an existing entry; an error means keep it.
@@ -709,24 +715,8 @@ func unixMode(m fs.FileMode) uint32 {
 }
 
 func (rs *restorer) reportProgress(ctx context.Context, start time.Time) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(rs.opts.Interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				rs.opts.Progress.Report(Status{FilesDone: rs.filesDone.Load(), FilesTotal: int64(len(rs.files)),
-					BytesDone: rs.bytesDone.Load(), BytesTotal: rs.bytesTotal, Elapsed: rs.opts.Now().Sub(start), ScanDone: true})
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
+	return every(ctx, rs.opts.Interval, func() {
+		rs.opts.Progress.Report(Status{FilesDone: rs.filesDone.Load(), FilesTotal: int64(len(rs.files)),
+			BytesDone: rs.bytesDone.Load(), BytesTotal: rs.bytesTotal, Elapsed: rs.opts.Now().Sub(start), ScanDone: true})
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -499,5 +500,37 @@ func TestDamagedBlobFailsRestoreNamingThePath(t *testing.T) {
 	_, err = snapshot.Restore(ctx, repotest.Reopen(t, st), sn, snapshot.RestoreOptions{Target: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "victim.bin") {
 		t.Fatalf("restore of a damaged blob: %v, want an error naming victim.bin", err)
+	}
+}
+
+type recordingProgress struct {
+	mu      sync.Mutex
+	reports int
+	done    *snapshot.Status
+}
+
+func (p *recordingProgress) Report(snapshot.Status) { p.mu.Lock(); p.reports++; p.mu.Unlock() }
+func (p *recordingProgress) Done(s snapshot.Status) { p.mu.Lock(); p.done = &s; p.mu.Unlock() }
+
+func TestProgressIsReported(t *testing.T) {
+	src := t.TempDir()
+	for i := 0; i < 10; i++ {
+		writeFile(t, filepath.Join(src, fmt.Sprintf("f%d", i)), randomBytes(uint64(i), 300000), 0o644)
+	}
+	r, _ := repotest.New(t, repo.InitOptions{})
+	p := &recordingProgress{}
+	if _, err := snapshot.Backup(ctx, r, []string{src}, snapshot.BackupOptions{Host: "h", Progress: p, Interval: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if p.done == nil || p.done.FilesDone != 10 || p.done.BytesDone != 3000000 || p.done.BytesTotal != 3000000 || !p.done.ScanDone {
+		t.Fatalf("final backup status %+v", p.done)
+	}
+	rp := &recordingProgress{}
+	sn, _ := r.FindSnapshot(ctx, "latest", repo.Filter{})
+	if _, err := snapshot.Restore(ctx, r, sn, snapshot.RestoreOptions{Target: t.TempDir(), Progress: rp, Interval: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if rp.done == nil || rp.done.FilesDone != 10 || rp.done.BytesDone != 3000000 {
+		t.Fatalf("final restore status %+v", rp.done)
 	}
 }
