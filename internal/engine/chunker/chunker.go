@@ -32,9 +32,9 @@ const window = 64
 
 // Params are the chunk size bounds, in bytes.
 type Params struct {
-	MinSize int // no chunk (but the last) is shorter
-	AvgSize int // the target mean chunk size; a power of two
-	MaxSize int // no chunk is longer
+	MinSize int `json:"minSize"` // no chunk (but the last) is shorter
+	AvgSize int `json:"avgSize"` // the target mean chunk size; a power of two
+	MaxSize int `json:"maxSize"` // no chunk is longer
 }
 
 // DefaultParams are restic's bounds (512 KiB to 8 MiB around 1 MiB): chunks big enough
@@ -306,6 +306,9 @@ func (c *Chunker) fill() error {
 			copy(nb, c.buf[:c.end])
 			c.buf = nb
 		}
+	}
+	if c.r == nil {
+		return errors.New("chunker: no reader; call Reset")
 	}
 	empty := 0
 	for c.end < len(c.buf) {

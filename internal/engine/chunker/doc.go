@@ -46,12 +46,17 @@
 //
 // # Performance
 //
-// The inner loop is a tight range loop over a byte slice with the table behind a
-// fixed-size array pointer, so it has no bounds checks or calls. Cut-point skipping
-// means only about half of the bytes are hashed with DefaultParams. Data is read into
-// a buffer of at most MaxSize bytes that grows on demand (small files stay cheap) and
-// is kept across Reset; chunks are copied out into the caller's buffer.
+// The inner loop is a range loop over a byte slice with the table behind fixed-size
+// array pointers, so it has no bounds checks or calls, and it takes two bytes per step.
+// Cut-point skipping means only about half of the bytes are hashed with DefaultParams.
+// Data is read into a buffer of at most MaxSize bytes that grows on demand (small files
+// stay cheap) and is kept across Reset; chunks are copied out into the caller's buffer,
+// so the Chunker allocates nothing in the steady state.
 //
-// BenchmarkChunker, DefaultParams, 64 MiB per iteration, AMD EPYC, one core:
-// see the numbers recorded in chunker_test.go's benchmark comment.
+// BenchmarkChunker, DefaultParams, 64 MiB per iteration, one goroutine, AMD EPYC
+// (2 cores, shared with other work), medians of 4 runs: random data 2.0 GB and
+// synthetic log text 2.1–2.8 GB per CPU-second, mean chunk 1.00 MiB and 0.97 MiB.
+// The rolling hash alone (BenchmarkScan) runs at about 1.6 GB/s. Unrolling the
+// one-byte loop by four gained nothing measurable; the two-byte step gained 15–25%.
+// NewTable takes about 14 µs.
 package chunker

@@ -69,7 +69,7 @@ func ParseCodec(name string) (Codec, error) {
 // per repository.
 type Compressor struct {
 	codec    Codec
-	zenc     *zstd.Encoder              // Zstd only
+	zenc     *zstd.Encoder                // Zstd only
 	s2Encode func(dst, src []byte) []byte // S2 only
 	// sample enables the incompressibility test; benchmarks turn it off to measure
 	// what it saves.
@@ -116,7 +116,7 @@ func (c *Compressor) Codec() Codec { return c.codec }
 // dst[:0], and the codec. When compressing is not worth it — the codec is None, src is
 // empty or larger than MaxRawLen, a sample of src looks random, or the result does not
 // save at least 1/32 (about 3%) of src — it returns src itself (not a copy; dst may
-// have been written) and None.
+// have been written) and None. dst and src must not overlap.
 func (c *Compressor) Compress(dst, src []byte) (out []byte, used Codec) {
 	if c.codec == None || len(src) == 0 || len(src) > MaxRawLen {
 		return src, None

@@ -427,6 +427,33 @@ func TestCodecValuesAreStable(t *testing.T) {
 	}
 }
 
+// FuzzDecompress checks that no input makes Decompress panic or return a length other
+// than rawLen. Run it with -fuzz=FuzzDecompress; without, it runs the seeds.
+func FuzzDecompress(f *testing.F) {
+	text := textBytes(8<<10, 18)
+	for _, codec := range []Codec{Zstd, S2} {
+		blob, _ := mustCompressor(f, codec).Compress(nil, text)
+		f.Add(blob, uint8(codec), len(text))
+		f.Add(blob[:len(blob)/2], uint8(codec), len(text))
+	}
+	f.Add([]byte{}, uint8(None), 0)
+	f.Fuzz(func(t *testing.T, src []byte, codec uint8, rawLen int) {
+		if rawLen > 1<<20 {
+			rawLen %= 1 << 20 // keep each run cheap; the limit itself is tested elsewhere
+		}
+		out, err := Decompress(nil, src, Codec(codec), rawLen)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if len(out) != rawLen {
+			t.Fatalf("decoded %d bytes without an error, want %d", len(out), rawLen)
+		}
+	})
+}
+
 func flip(b []byte, i int, mask byte) []byte {
 	out := bytes.Clone(b)
 	out[i] ^= mask
@@ -500,6 +527,7 @@ func BenchmarkCompress(b *testing.B) {
 				dst := make([]byte, 0, 2*benchBlob)
 				b.SetBytes(benchBlob * benchBlobs)
 				var raw, stored int
+				cpu := startCPUMeter()
 				for b.Loop() {
 					for _, blob := range corpus.blobs {
 						out, _ := comp.Compress(dst, blob)
@@ -507,6 +535,7 @@ func BenchmarkCompress(b *testing.B) {
 						stored += len(out)
 					}
 				}
+				cpu.report(b, benchBlob*benchBlobs)
 				b.ReportMetric(float64(raw)/float64(stored), "ratio")
 			})
 		}
@@ -531,6 +560,7 @@ func BenchmarkDecompress(b *testing.B) {
 			b.Run(codec.String()+"/"+corpus.name, func(b *testing.B) {
 				dst := make([]byte, 0, benchBlob)
 				b.SetBytes(benchBlob * benchBlobs)
+				cpu := startCPUMeter()
 				for b.Loop() {
 					for _, s := range blobs {
 						if _, err := Decompress(dst, s.data, s.used, s.raw); err != nil {
@@ -538,6 +568,7 @@ func BenchmarkDecompress(b *testing.B) {
 						}
 					}
 				}
+				cpu.report(b, benchBlob*benchBlobs)
 			})
 		}
 	}
@@ -548,9 +579,27 @@ func BenchmarkDecompress(b *testing.B) {
 func BenchmarkSample(b *testing.B) {
 	src := randomBytes(benchBlob, 400)
 	b.SetBytes(benchBlob)
+	cpu := startCPUMeter()
 	for b.Loop() {
 		if !looksIncompressible(src) {
 			b.Fatal("random data looked compressible")
 		}
 	}
+	cpu.report(b, benchBlob)
+}
+
+// cpuMeter reports the bytes a benchmark processed per CPU-second of the process.
+type cpuMeter struct{ start float64 }
+
+func startCPUMeter() cpuMeter {
+	s, _ := processCPUSeconds()
+	return cpuMeter{start: s}
+}
+
+func (m cpuMeter) report(b *testing.B, bytes int64) {
+	end, ok := processCPUSeconds()
+	if !ok || end <= m.start {
+		return
+	}
+	b.ReportMetric(float64(bytes)*float64(b.N)/1e6/(end-m.start), "MB/cpu-s")
 }

@@ -34,13 +34,16 @@ const DefaultPackSize = 16 << 20
 
 // Config is the repository's sealed configuration.
 type Config struct {
-	Version     int            `json:"version"`
-	ID          string         `json:"id"`
-	Created     time.Time      `json:"created"`
-	Chunker     chunker.Params `json:"chunker"`
-	ChunkerSeed [32]byte       `json:"chunkerSeed"`
-	Compression string         `json:"compression"`
-	PackSize    int            `json:"packSize"`
+	Version int       `json:"version"`
+	ID      string    `json:"id"`
+	Created time.Time `json:"created"`
+	// ChunkerAlgorithm names the boundary algorithm: a different one would stop
+	// deduplication against existing data, so it is checked on open.
+	ChunkerAlgorithm string         `json:"chunkerAlgorithm"`
+	Chunker          chunker.Params `json:"chunker"`
+	ChunkerSeed      [32]byte       `json:"chunkerSeed"`
+	Compression      string         `json:"compression"`
+	PackSize         int            `json:"packSize"`
 }
 
 // Errors callers tell apart.
@@ -101,7 +104,7 @@ func Init(ctx context.Context, b Backend, password []byte, opts InitOptions, ro 
 	if err != nil {
 		return nil, err
 	}
-	cfg := Config{Version: FormatVersion, Created: time.Now().UTC(), Chunker: opts.Chunker,
+	cfg := Config{Version: FormatVersion, Created: time.Now().UTC(), ChunkerAlgorithm: chunker.Algorithm, Chunker: opts.Chunker,
 		Compression: opts.Compression, PackSize: opts.PackSize, ChunkerSeed: opts.ChunkerSeed}
 	id, err := crypto.NewSalt()
 	if err != nil {
@@ -228,6 +231,9 @@ func Open(ctx context.Context, b Backend, password []byte, ro Options) (*Reposit
 		var cfg Config
 		if err := json.Unmarshal(plain, &cfg); err != nil {
 			return nil, fmt.Errorf("%s: config: %w", b.URL(), err)
+		}
+		if cfg.ChunkerAlgorithm != chunker.Algorithm {
+			return nil, fmt.Errorf("%s: chunker algorithm %q is not supported by this version (it knows %q): upgrade kubectl-stash", b.URL(), cfg.ChunkerAlgorithm, chunker.Algorithm)
 		}
 		if cfg.Version > FormatVersion {
 			return nil, fmt.Errorf("%s: repository format version %d is newer than this program's (%d): upgrade kubectl-stash", b.URL(), cfg.Version, FormatVersion)
