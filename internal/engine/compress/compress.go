@@ -68,9 +68,12 @@ func ParseCodec(name string) (Codec, error) {
 // Compressor compresses blobs with one codec. It is safe for concurrent use; share one
 // per repository.
 type Compressor struct {
-	codec    Codec
-	zenc     *zstd.Encoder                // Zstd only
-	s2Encode func(dst, src []byte) []byte // S2 only
+	codec Codec
+	zenc  *zstd.Encoder // Zstd only
+	// zencDefault is zstd's default level, tried only when the fastest level fails on
+	// data whose byte statistics say it must compress (see Compress).
+	zencDefault func() (*zstd.Encoder, error)
+	s2Encode    func(dst, src []byte) []byte // S2 only
 	// sample enables the incompressibility test; benchmarks turn it off to measure
 	// what it saves.
 	sample bool
@@ -101,6 +104,10 @@ func newCompressor(c Codec, level zstd.EncoderLevel, s2Encode func(dst, src []by
 			return nil, fmt.Errorf("compress: zstd encoder: %w", err)
 		}
 		comp.zenc = enc
+		comp.zencDefault = sync.OnceValues(func() (*zstd.Encoder, error) {
+			return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault),
+				zstd.WithEncoderCRC(true), zstd.WithSingleSegment(true))
+		})
 	case S2:
 		comp.s2Encode = s2Encode
 	default:
@@ -127,6 +134,15 @@ func (c *Compressor) Compress(dst, src []byte) (out []byte, used Codec) {
 	switch c.codec {
 	case Zstd:
 		out = c.zenc.EncodeAll(src, dst[:0])
+		// zstd's fastest level finds no matches in some plainly redundant data (a column
+		// of increasing numbers, say) and then stores it raw, entropy coding included.
+		// When the byte statistics promise at least a quarter off, the default level
+		// gets it; this costs a second pass only on such blobs.
+		if len(out) > len(src)-len(src)/32 && sampleEntropy(src) < lowEntropy {
+			if enc, err := c.zencDefault(); err == nil {
+				out = enc.EncodeAll(src, out[:0])
+			}
+		}
 	case S2:
 		out = c.s2Encode(dst[:0], src)
 		out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(src, castagnoli))
@@ -137,6 +153,10 @@ func (c *Compressor) Compress(dst, src []byte) (out []byte, used Codec) {
 	}
 	return out, c.codec
 }
+
+// lowEntropy, in bits per byte, promises a saving of at least 25% from entropy coding
+// alone.
+const lowEntropy = 6.0
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -165,11 +185,15 @@ func looksIncompressible(src []byte) bool {
 	if len(src) < sampleMinLen {
 		return false
 	}
+	return sampleEntropy(src) > maxEntropy
+}
+
+// sampleEntropy estimates the order-0 entropy of src in bits per byte from
+// sampleWindows windows of sampleWindow bytes (all of src when it is shorter).
+func sampleEntropy(src []byte) float64 {
 	// Four histograms, so consecutive equal bytes do not serialise on one counter.
 	var hist [4][256]uint32
-	step := (len(src) - sampleWindow) / (sampleWindows - 1)
-	for w := range sampleWindows {
-		win := src[w*step : w*step+sampleWindow]
+	count := func(win []byte) {
 		for i := 0; i+4 <= len(win); i += 4 {
 			q := win[i : i+4 : i+4]
 			hist[0][q[0]]++
@@ -178,7 +202,20 @@ func looksIncompressible(src []byte) bool {
 			hist[3][q[3]]++
 		}
 	}
-	const n = sampleWindows * sampleWindow
+	n := 0
+	if len(src) < sampleWindows*sampleWindow {
+		count(src)
+		n = len(src) &^ 3
+	} else {
+		step := (len(src) - sampleWindow) / (sampleWindows - 1)
+		for w := range sampleWindows {
+			count(src[w*step : w*step+sampleWindow])
+		}
+		n = sampleWindows * sampleWindow
+	}
+	if n == 0 {
+		return 8
+	}
 	// H = log2(n) - Σ c·log2(c) / n
 	sum := 0.0
 	for b := range 256 {
@@ -186,7 +223,7 @@ func looksIncompressible(src []byte) bool {
 			sum += float64(c) * math.Log2(float64(c))
 		}
 	}
-	return math.Log2(n)-sum/n > maxEntropy
+	return math.Log2(float64(n)) - sum/float64(n)
 }
 
 // decoder is shared by every Decompress call: DecodeAll is safe for concurrent use

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -602,4 +603,26 @@ func (m cpuMeter) report(b *testing.B, bytes int64) {
 		return
 	}
 	b.ReportMetric(float64(bytes)*float64(b.N)/1e6/(end-m.start), "MB/cpu-s")
+}
+
+// TestRedundantDataTheFastestLevelMisses: zstd's fastest level stores a column of
+// increasing numbers raw; such data must still be compressed.
+func TestRedundantDataTheFastestLevelMisses(t *testing.T) {
+	var b []byte
+	for i := 1; i <= 50000; i++ {
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, '\n')
+	}
+	c, err := NewCompressor(Zstd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, used := c.Compress(nil, b)
+	if used != Zstd || len(out) > len(b)/2 {
+		t.Fatalf("%d bytes of numbers stored as %d bytes with %v; want zstd, under half", len(b), len(out), used)
+	}
+	got, err := Decompress(nil, out, used, len(b))
+	if err != nil || string(got) != string(b) {
+		t.Fatalf("round trip: %v", err)
+	}
 }
