@@ -97,6 +97,11 @@ type restoreFile struct {
 	rel       string
 	node      *Node
 	remaining atomic.Int64 // blobs still to write
+
+	// Files are created by the first pack worker that writes to them, so creation runs in
+	// parallel with everything else.
+	create    sync.Once
+	createErr error
 }
 
 type blobTarget struct {
@@ -477,9 +482,13 @@ func (rs *restorer) execute(ctx context.Context) error {
 			return err
 		}
 	}
+	// Files without content are created here; the others by the pack workers, which
+	// also set each file's metadata as soon as its last blob is written.
 	for _, f := range rs.files {
-		if err := rs.createFile(f); err != nil {
-			return err
+		if len(f.node.Content) == 0 {
+			if err := rs.ensureCreated(f); err != nil {
+				return err
+			}
 		}
 	}
 	packs := make([]*packWork, 0, len(rs.packs))
@@ -497,7 +506,9 @@ func (rs *restorer) execute(ctx context.Context) error {
 	}
 	var errs []error
 	for _, f := range rs.files {
-		errs = append(errs, rs.setMeta(f.rel, f.node))
+		if len(f.node.Content) == 0 {
+			errs = append(errs, rs.setMeta(f.rel, f.node))
+		}
 	}
 	for _, l := range rs.links {
 		_ = rs.root.Remove(l[1])
@@ -522,14 +533,21 @@ func (rs *restorer) execute(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+func (rs *restorer) ensureCreated(f *restoreFile) error {
+	f.create.Do(func() { f.createErr = rs.createFile(f) })
+	return f.createErr
+}
+
 func (rs *restorer) createFile(f *restoreFile) error {
-	if fi, err := rs.root.Lstat(f.rel); err == nil && !fi.Mode().IsRegular() {
+	// O_NOFOLLOW: never write through a symlink planted at a file's place.
+	fh, err := rs.openat(f.rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EISDIR) {
+		// A symlink or a directory where the snapshot has a file: replace it.
 		if err := rs.root.RemoveAll(f.rel); err != nil {
 			return err
 		}
+		fh, err = rs.openat(f.rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	}
-	// O_NOFOLLOW: never write through a symlink planted at a file's place.
-	fh, err := rs.openat(f.rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -578,12 +596,18 @@ func (rs *restorer) restorePack(ctx context.Context, p *packWork) error {
 			return fmt.Errorf("%s: %w", strings.Join(paths, ", "), err)
 		}
 		for _, t := range it.bn.targets {
+			if err := rs.ensureCreated(t.file); err != nil {
+				return err
+			}
 			if err := rs.writeAt(t.file, plain, t.offset); err != nil {
 				return err
 			}
 			rs.bytesDone.Add(int64(len(plain)))
 			if t.file.remaining.Add(-1) == 0 {
 				rs.filesDone.Add(1)
+				if err := rs.setMeta(t.file.rel, t.file.node); err != nil {
+					return err
+				}
 			}
 		}
 	}
