@@ -220,7 +220,7 @@ build_k8s() {
   write_k8s_module
   local id; id=$( (cat $SRC/k8s/go.mod.in $SRC/k8s/cmd/k8s/main.go; echo "$LDFLAGS"; go version) | sha256sum | cut -c1-16)
   if [ -x $BIN/k8s ] && [ "$(cat $BIN/.k8s-build-id 2>/dev/null)" = "$id" ]; then return 0; fi
-  log "building k8s multi-call binary (k8s v$K8S_VERSION + etcd v$ETCD_VERSION); cold build takes 20-40 min on 2 cores"
+  log "building k8s multi-call binary (k8s v$K8S_VERSION + etcd v$ETCD_VERSION); a cold build takes about 8-15 min on 2 cores"
   local s=$(date +%s)
   cp $SRC/k8s/go.mod.in $SRC/k8s/go.mod; rm -f $SRC/k8s/go.sum
   ( cd $SRC/k8s && go mod tidy >$LOGS/build-k8s.log 2>&1 &&
