@@ -538,16 +538,34 @@ func (rs *restorer) ensureCreated(f *restoreFile) error {
 	return f.createErr
 }
 
-func (rs *restorer) createFile(f *restoreFile) error {
-	// O_NOFOLLOW: never write through a symlink planted at a file's place.
+// openNew creates (or truncates) the file at f's place. O_NOFOLLOW: never write through
+// a symlink planted there; a symlink or directory in the way is replaced.
+func (rs *restorer) openNew(f *restoreFile) (*os.File, error) {
 	fh, err := rs.openat(f.rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EISDIR) {
-		// A symlink or a directory where the snapshot has a file: replace it.
 		if err := rs.root.RemoveAll(f.rel); err != nil {
-			return err
+			return nil, err
 		}
 		fh, err = rs.openat(f.rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	}
+	return fh, err
+}
+
+// writeWhole creates a file whose content is exactly data.
+func (rs *restorer) writeWhole(f *restoreFile, data []byte) error {
+	fh, err := rs.openNew(f)
+	if err != nil {
+		return err
+	}
+	if _, err := fh.Write(data); err != nil {
+		fh.Close()
+		return fmt.Errorf("%s: %w", f.rel, err)
+	}
+	return fh.Close()
+}
+
+func (rs *restorer) createFile(f *restoreFile) error {
+	fh, err := rs.openNew(f)
 	if err != nil {
 		return err
 	}
@@ -596,11 +614,19 @@ func (rs *restorer) restorePack(ctx context.Context, p *packWork) error {
 			return fmt.Errorf("%s: %w", strings.Join(paths, ", "), err)
 		}
 		for _, t := range it.bn.targets {
-			if err := rs.ensureCreated(t.file); err != nil {
-				return err
-			}
-			if err := rs.writeAt(t.file, plain, t.offset); err != nil {
-				return err
+			if len(t.file.node.Content) == 1 && !t.file.node.Sparse {
+				// The whole file in one blob (most small files): create and write it
+				// with a single open.
+				if err := rs.writeWhole(t.file, plain); err != nil {
+					return err
+				}
+			} else {
+				if err := rs.ensureCreated(t.file); err != nil {
+					return err
+				}
+				if err := rs.writeAt(t.file, plain, t.offset); err != nil {
+					return err
+				}
 			}
 			rs.bytesDone.Add(int64(len(plain)))
 			if t.file.remaining.Add(-1) == 0 {
