@@ -103,7 +103,41 @@ func printUsage(w io.Writer) {
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("stash-job "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage of stash-job %s:\n", name)
+		fs.PrintDefaults()
+		if ex := examples[name]; ex != "" {
+			fmt.Fprintf(stderr, "\nExamples:\n%s", ex)
+		}
+	}
 	return fs
+}
+
+// examples are shown by `stash-job COMMAND -h`.
+var examples = map[string]string{
+	"version": `  stash-job version
+  stash-job version -o json
+`,
+	"probe": `  # in a pod of a Job whose env has STASH_NAMESPACE and STASH_JOB_NAME (downward API)
+  stash-job probe
+`,
+	"init": `  export STASH_PASSWORD='a long passphrase'
+  stash-job init --repo file:///backups/repo
+  stash-job init --repo 's3://my-bucket/shop?region=eu-west-1' --password-file /etc/stash/password
+`,
+	"backup": `  stash-job backup --repo file:///backups/repo --host host-0 /var/www
+  stash-job backup --repo file:///backups/repo --tag daily --exclude '*.tmp' --exclude /var/www/cache /var/www /etc/nginx
+`,
+	"restore": `  stash-job restore --repo file:///backups/repo latest --target /restore
+  stash-job restore --repo file:///backups/repo latest --host host-0 --path /var/www --target / --overwrite if-newer
+  stash-job restore --repo file:///backups/repo 5255a472 --target /restore --delete --dry-run
+`,
+	"snapshots": `  stash-job snapshots --repo file:///backups/repo
+  stash-job snapshots --repo file:///backups/repo --host host-0 -o json
+`,
+	"ls": `  stash-job ls --repo file:///backups/repo latest
+  stash-job ls -l --repo file:///backups/repo latest /var/www
+`,
 }
 
 func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"strings"
 	"testing"
 
@@ -42,5 +44,21 @@ func TestProbeOutsideAJobSaysWhatIsMissing(t *testing.T) {
 	err := run(context.Background(), []string{"probe"}, &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "STASH_JOB_NAME") {
 		t.Fatalf("err = %v, want one naming STASH_JOB_NAME", err)
+	}
+}
+
+func TestEveryCommandHelpHasExamples(t *testing.T) {
+	for _, c := range commands() {
+		t.Run(c.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), []string{c.name, "-h"}, &out, &out)
+			if !errors.Is(err, flag.ErrHelp) {
+				t.Fatalf("-h: %v", err)
+			}
+			help := out.String()
+			if !strings.Contains(help, "\nExamples:\n") || !strings.Contains(help[strings.Index(help, "Examples:"):], "stash-job "+c.name) {
+				t.Errorf("help of %s has no examples:\n%s", c.name, out.String())
+			}
+		})
 	}
 }
