@@ -7,7 +7,8 @@
 #   3. only cmd/* (and tests) import gocloud drivers and client-go auth plugins.
 #   4. plugin/tui imports no client-go; plugin/jobs imports no charm.
 #   5. jobimage imports no cli-runtime, cobra or charm (transitively).
-#   6. test-helper packages (…test) are never linked into a binary or library package.
+#   6. test-helper packages (…test, internal/testutil) are never linked into a binary or
+#      library package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M=github.com/kubectl-stash/kubectl-stash
@@ -45,8 +46,8 @@ while read -r pkg deps; do
         case "$dep" in charm.land/*|github.com/charmbracelet/*) bad "$pkg" "$dep" "plugin/jobs imports no charm";; esac ;;
     esac
     case "$pkg" in
-      $M/*test|$M/test/*) ;;
-      *) case "$dep" in $M/*test) bad "$pkg" "$dep" "test helpers never reach a binary";; esac ;;
+      $M/*test|$M/test/*|$M/internal/testutil) ;;
+      *) case "$dep" in $M/*test|$M/internal/testutil) bad "$pkg" "$dep" "test helpers never reach a binary";; esac ;;
     esac
   done
 done < <(go list -f '{{.ImportPath}} {{join .Deps " "}}' ./...)

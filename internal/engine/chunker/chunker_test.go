@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/kubectl-stash/kubectl-stash/internal/testutil"
 	"io"
 	"math/bits"
 	"math/rand/v2"
@@ -19,39 +20,6 @@ import (
 var smallParams = Params{MinSize: 8 << 10, AvgSize: 16 << 10, MaxSize: 128 << 10}
 
 var testSeed = [SeedSize]byte{1, 2, 3, 4, 5, 6, 7, 8}
-
-// randomBytes returns n bytes from a PRNG seeded with seed, so every run sees the same
-// input.
-func randomBytes(n int, seed uint64) []byte {
-	b := make([]byte, n)
-	var s [32]byte
-	s[0] = byte(seed)
-	s[1] = byte(seed >> 8)
-	rand.NewChaCha8(s).Read(b)
-	return b
-}
-
-// textBytes returns n bytes of synthetic log lines: timestamps, levels, words and
-// numbers, the kind of low-entropy input found in volumes.
-func textBytes(n int, seed uint64) []byte {
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	levels := []string{"INFO", "WARN", "DEBUG", "ERROR"}
-	words := strings.Fields("request served user cache miss hit backend pod node volume " +
-		"snapshot upload retry timeout connection reset bytes latency checksum ok failed")
-	var b bytes.Buffer
-	b.Grow(n + 256)
-	ts := int64(1_700_000_000_000)
-	for b.Len() < n {
-		ts += rng.Int64N(5000)
-		fmt.Fprintf(&b, "%d.%03d %s [%s] ", ts/1000, ts%1000, levels[rng.IntN(len(levels))], words[rng.IntN(len(words))])
-		for range 3 + rng.IntN(8) {
-			b.WriteString(words[rng.IntN(len(words))])
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "id=%08x took=%dms\n", rng.Uint32(), rng.IntN(2000))
-	}
-	return b.Bytes()[:n]
-}
 
 // chunkAll returns the chunks of r, each copied.
 func chunkAll(t testing.TB, c *Chunker) [][]byte {
@@ -128,7 +96,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			data := randomBytes(tt.size, uint64(i))
+			data := testutil.RandomBytes(tt.size, uint64(i))
 			chunks := chunkAll(t, mustNew(t, bytes.NewReader(data), tt.p, testSeed))
 			checkChunks(t, chunks, data, tt.p)
 			if tt.size == 0 && len(chunks) != 0 {
@@ -144,7 +112,7 @@ func TestRoundTrip(t *testing.T) {
 // TestReadPatterns checks boundaries do not depend on how the reader splits its data:
 // the chunker must resume a scan exactly where a short read stopped it.
 func TestReadPatterns(t *testing.T) {
-	data := randomBytes(600<<10, 7)
+	data := testutil.RandomBytes(600<<10, 7)
 	want := lengths(chunkAll(t, mustNew(t, bytes.NewReader(data), smallParams, testSeed)))
 	if len(want) < 10 {
 		t.Fatalf("only %d chunks; the test needs many", len(want))
@@ -215,12 +183,12 @@ func TestMatchesDefinition(t *testing.T) {
 		p    Params
 		data []byte
 	}{
-		{"random small params", smallParams, randomBytes(4<<20, 11)},
-		{"text small params", smallParams, textBytes(4<<20, 12)},
-		{"random tight params", Params{MinSize: 64, AvgSize: 256, MaxSize: 1024}, randomBytes(1<<20, 13)},
+		{"random small params", smallParams, testutil.RandomBytes(4<<20, 11)},
+		{"text small params", smallParams, testutil.LogText(4<<20, 12)},
+		{"random tight params", Params{MinSize: 64, AvgSize: 256, MaxSize: 1024}, testutil.RandomBytes(1<<20, 13)},
 		{"zeros hit max", smallParams, make([]byte, 1<<20)},
-		{"odd min", Params{MinSize: 1001, AvgSize: 4096, MaxSize: 20000}, randomBytes(2<<20, 15)},
-		{"random default params", DefaultParams, randomBytes(24<<20, 14)},
+		{"odd min", Params{MinSize: 1001, AvgSize: 4096, MaxSize: 20000}, testutil.RandomBytes(2<<20, 15)},
+		{"random default params", DefaultParams, testutil.RandomBytes(24<<20, 14)},
 	}
 	table := NewTable(testSeed)
 	for _, tt := range tests {
@@ -243,7 +211,7 @@ func TestKnownBoundaries(t *testing.T) {
 	if got, want := NewTable(testSeed).g[0], uint64(0x6d673d753470d4b6); got != want {
 		t.Errorf("table word 0 = %#x, want %#x", got, want)
 	}
-	chunks := chunkAll(t, mustNew(t, bytes.NewReader(randomBytes(256<<10, 99)), smallParams, testSeed))
+	chunks := chunkAll(t, mustNew(t, bytes.NewReader(testutil.RandomBytes(256<<10, 99)), smallParams, testSeed))
 	want := []int{14167, 17877, 18173, 14403, 12127, 13717, 8415, 14398, 14431, 13692, 12791, 16271, 16140, 14159, 8997, 13085, 13566, 14018, 11717}
 	if got := lengths(chunks); !slices.Equal(got, want) {
 		t.Errorf("chunk lengths %v, want %v", got, want)
@@ -256,9 +224,9 @@ func TestAverageSize(t *testing.T) {
 		p    Params
 		data []byte
 	}{
-		{"default params random", DefaultParams, randomBytes(128<<20, 21)},
-		{"small params random", smallParams, randomBytes(32<<20, 22)},
-		{"small params text", smallParams, textBytes(32<<20, 23)},
+		{"default params random", DefaultParams, testutil.RandomBytes(128<<20, 21)},
+		{"small params random", smallParams, testutil.RandomBytes(32<<20, 22)},
+		{"small params text", smallParams, testutil.LogText(32<<20, 23)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -282,7 +250,7 @@ func TestAverageSize(t *testing.T) {
 }
 
 func TestSeedChangesBoundaries(t *testing.T) {
-	data := randomBytes(8<<20, 31)
+	data := testutil.RandomBytes(8<<20, 31)
 	other := testSeed
 	other[31] ^= 1
 	a := lengths(chunkAll(t, mustNew(t, bytes.NewReader(data), smallParams, testSeed)))
@@ -322,7 +290,7 @@ func sharedOffsets(a, b []int) int {
 }
 
 func TestShiftResistance(t *testing.T) {
-	base := randomBytes(32<<20, 41)
+	base := testutil.RandomBytes(32<<20, 41)
 	edit := func(at int, insert []byte, remove int) []byte {
 		out := slices.Clone(base[:at])
 		out = append(out, insert...)
@@ -337,7 +305,7 @@ func TestShiftResistance(t *testing.T) {
 		{"insert 1 byte near the start", edit(1000, []byte{0}, 0)},
 		{"delete 3 bytes in the middle", edit(mid+12345, nil, 3)},
 		{"overwrite 100 bytes", edit(mid/2, bytes.Repeat([]byte{0xAA}, 100), 100)},
-		{"insert 64 KiB in the middle", edit(mid, randomBytes(64<<10, 42), 0)},
+		{"insert 64 KiB in the middle", edit(mid, testutil.RandomBytes(64<<10, 42), 0)},
 	}
 	hashes := func(data []byte) (map[[32]byte]bool, int) {
 		set := map[[32]byte]bool{}
@@ -407,11 +375,11 @@ func TestValidate(t *testing.T) {
 
 func TestReset(t *testing.T) {
 	inputs := [][]byte{
-		randomBytes(3<<20, 51),
-		randomBytes(10, 52),
+		testutil.RandomBytes(3<<20, 51),
+		testutil.RandomBytes(10, 52),
 		nil,
-		textBytes(2<<20, 53),
-		randomBytes(9<<20, 54),
+		testutil.LogText(2<<20, 53),
+		testutil.RandomBytes(9<<20, 54),
 	}
 	reused := mustNew(t, nil, DefaultParams, testSeed)
 	for i, data := range inputs {
@@ -425,7 +393,7 @@ func TestReset(t *testing.T) {
 		})
 	}
 	// Reset in the middle of a stream, after a read error, must also start clean.
-	data := randomBytes(2<<20, 55)
+	data := testutil.RandomBytes(2<<20, 55)
 	reused.Reset(io.MultiReader(bytes.NewReader(data[:100]), iotest.ErrReader(errBoom)))
 	if _, err := reused.Next(nil); !errors.Is(err, errBoom) {
 		t.Fatalf("Next = %v, want errBoom", err)
@@ -447,7 +415,7 @@ type emptyReader struct{}
 func (emptyReader) Read([]byte) (int, error) { return 0, nil }
 
 func TestReadErrors(t *testing.T) {
-	data := randomBytes(12<<20, 61)
+	data := testutil.RandomBytes(12<<20, 61)
 	tests := []struct {
 		name string
 		r    io.Reader
@@ -506,7 +474,7 @@ func TestReadErrors(t *testing.T) {
 }
 
 func TestNextReusesBuffer(t *testing.T) {
-	data := randomBytes(4<<20, 71)
+	data := testutil.RandomBytes(4<<20, 71)
 	c := mustNew(t, bytes.NewReader(data), DefaultParams, testSeed)
 	buf := make([]byte, 0, DefaultParams.MaxSize)
 	chunk, err := c.Next(buf)
@@ -532,8 +500,8 @@ func BenchmarkChunker(b *testing.B) {
 		name string
 		data []byte
 	}{
-		{"random", randomBytes(size, 81)},
-		{"text", textBytes(size, 82)},
+		{"random", testutil.RandomBytes(size, 81)},
+		{"text", testutil.LogText(size, 82)},
 	}
 	for _, in := range inputs {
 		b.Run(in.name, func(b *testing.B) {
@@ -578,7 +546,7 @@ func BenchmarkNewTable(b *testing.B) {
 // BenchmarkScan measures the rolling hash alone, on a mask that (almost) never matches: the
 // cost per hashed byte, without skipping or copying.
 func BenchmarkScan(b *testing.B) {
-	data := randomBytes(1<<20, 83)
+	data := testutil.RandomBytes(1<<20, 83)
 	table := NewTable(testSeed)
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
@@ -593,12 +561,12 @@ func BenchmarkScan(b *testing.B) {
 type cpuMeter struct{ start float64 }
 
 func startCPUMeter() cpuMeter {
-	s, _ := processCPUSeconds()
+	s, _ := testutil.ProcessCPUSeconds()
 	return cpuMeter{start: s}
 }
 
 func (m cpuMeter) report(b *testing.B, bytes int64) {
-	end, ok := processCPUSeconds()
+	end, ok := testutil.ProcessCPUSeconds()
 	if !ok || end <= m.start {
 		return
 	}

@@ -4,62 +4,25 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"github.com/kubectl-stash/kubectl-stash/internal/testutil"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 )
 
-// randomBytes returns n bytes from a PRNG seeded with seed: incompressible, like
-// media, archives and ciphertext, and the same on every run.
-func randomBytes(n int, seed uint64) []byte {
-	b := make([]byte, n)
-	var s [32]byte
-	s[0] = byte(seed)
-	s[1] = byte(seed >> 8)
-	rand.NewChaCha8(s).Read(b)
-	return b
-}
-
-// textBytes returns n bytes of synthetic log lines: timestamps, levels, words and
-// numbers.
-func textBytes(n int, seed uint64) []byte {
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	levels := []string{"INFO", "WARN", "DEBUG", "ERROR"}
-	words := strings.Fields("request served user cache miss hit backend pod node volume " +
-		"snapshot upload retry timeout connection reset bytes latency checksum ok failed " +
-		"GET PUT POST /api/v1/namespaces /healthz /metrics status=200 status=404 status=500")
-	var b bytes.Buffer
-	b.Grow(n + 256)
-	ts := int64(1_700_000_000_000)
-	for b.Len() < n {
-		ts += rng.Int64N(5000)
-		fmt.Fprintf(&b, "2024-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s [%s] ",
-			1+ts/1000%12, 1+ts/100000%28, ts/3600000%24, ts/60000%60, ts/1000%60, ts%1000,
-			levels[rng.IntN(len(levels))], words[rng.IntN(len(words))])
-		for range 3 + rng.IntN(8) {
-			b.WriteString(words[rng.IntN(len(words))])
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "id=%08x took=%dms bytes=%d\n", rng.Uint32(), rng.IntN(2000), rng.IntN(1<<20))
-	}
-	return b.Bytes()[:n]
-}
-
 // mixBlob returns blob i of the "mix" corpus, a volume with some text and some media:
 // two in five blobs are text, two random, one half text and half random.
 func mixBlob(i, n int) []byte {
 	switch i % 5 {
 	case 0, 1:
-		return textBytes(n, uint64(i))
+		return testutil.LogText(n, uint64(i))
 	case 2, 3:
-		return randomBytes(n, uint64(i))
+		return testutil.RandomBytes(n, uint64(i))
 	}
-	return append(textBytes(n/2, uint64(i)), randomBytes(n-n/2, uint64(i))...)
+	return append(testutil.LogText(n/2, uint64(i)), testutil.RandomBytes(n-n/2, uint64(i))...)
 }
 
 func mustCompressor(t testing.TB, c Codec) *Compressor {
@@ -83,12 +46,12 @@ func TestRoundTrip(t *testing.T) {
 		{"empty", nil, false},
 		{"one byte", []byte{'x'}, false},
 		{"short text", []byte("hello, hello, hello, hello, hello, hello, hello"), true},
-		{"text 1 MiB", textBytes(1<<20, 1), true},
-		{"text 5 MiB", textBytes(5<<20+3, 2), true},
+		{"text 1 MiB", testutil.LogText(1<<20, 1), true},
+		{"text 5 MiB", testutil.LogText(5<<20+3, 2), true},
 		{"zeros", make([]byte, 100_000), true},
-		{"random 1 MiB", randomBytes(1<<20, 3), false},
-		{"random small", randomBytes(1000, 4), false},
-		{"zeros then random", append(make([]byte, 512<<10), randomBytes(512<<10, 5)...), true},
+		{"random 1 MiB", testutil.RandomBytes(1<<20, 3), false},
+		{"random small", testutil.RandomBytes(1000, 4), false},
+		{"zeros then random", append(make([]byte, 512<<10), testutil.RandomBytes(512<<10, 5)...), true},
 	}
 	for _, codec := range codecs {
 		comp := mustCompressor(t, codec)
@@ -127,7 +90,7 @@ func TestRoundTrip(t *testing.T) {
 // TestIncompressibleSkipsWork checks that random input never reaches the encoder: the
 // sample decides, so dst stays untouched.
 func TestIncompressibleSkipsWork(t *testing.T) {
-	src := randomBytes(1<<20, 6)
+	src := testutil.RandomBytes(1<<20, 6)
 	for _, codec := range []Codec{Zstd, S2} {
 		t.Run(codec.String(), func(t *testing.T) {
 			dst := make([]byte, 0, 2<<20)
@@ -147,7 +110,7 @@ func TestIncompressibleSkipsWork(t *testing.T) {
 func TestLooksIncompressible(t *testing.T) {
 	base64ish := make([]byte, 256<<10)
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-	for i, b := range randomBytes(len(base64ish), 7) {
+	for i, b := range testutil.RandomBytes(len(base64ish), 7) {
 		base64ish[i] = alphabet[b%64]
 	}
 	tests := []struct {
@@ -155,13 +118,13 @@ func TestLooksIncompressible(t *testing.T) {
 		data []byte
 		want bool
 	}{
-		{"random", randomBytes(1<<20, 8), true},
-		{"random 64 KiB", randomBytes(64<<10, 9), true},
-		{"random below the sample minimum", randomBytes(60<<10, 10), false},
-		{"text", textBytes(1<<20, 11), false},
+		{"random", testutil.RandomBytes(1<<20, 8), true},
+		{"random 64 KiB", testutil.RandomBytes(64<<10, 9), true},
+		{"random below the sample minimum", testutil.RandomBytes(60<<10, 10), false},
+		{"text", testutil.LogText(1<<20, 11), false},
 		{"base64", base64ish, false},
 		{"zeros", make([]byte, 1<<20), false},
-		{"random with a zero tail", append(randomBytes(768<<10, 12), make([]byte, 256<<10)...), false},
+		{"random with a zero tail", append(testutil.RandomBytes(768<<10, 12), make([]byte, 256<<10)...), false},
 		{"alternating halves", mixBlob(4, 1<<20), false},
 	}
 	for _, tt := range tests {
@@ -174,7 +137,7 @@ func TestLooksIncompressible(t *testing.T) {
 }
 
 func TestDecompressRejectsBadInput(t *testing.T) {
-	text := textBytes(256<<10, 13)
+	text := testutil.LogText(256<<10, 13)
 	for _, codec := range []Codec{Zstd, S2} {
 		comp := mustCompressor(t, codec)
 		blob, used := comp.Compress(nil, text)
@@ -234,7 +197,7 @@ func TestDecompressRejectsBadInput(t *testing.T) {
 // each corruption must fail, or (for bits the format does not use) decode to the
 // original. Wrong data without an error would be silent corruption of a restore.
 func TestDecompressNeverReturnsWrongData(t *testing.T) {
-	src := textBytes(4<<10, 14)
+	src := testutil.LogText(4<<10, 14)
 	for _, codec := range []Codec{Zstd, S2} {
 		t.Run(codec.String(), func(t *testing.T) {
 			blob, used := mustCompressor(t, codec).Compress(nil, src)
@@ -282,7 +245,7 @@ func TestHostileZstdFrame(t *testing.T) {
 		{"skippable frame", []byte{0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4}, 0},
 	}
 	// Warm the shared decoder up, so its own buffers are not counted below.
-	warm, _ := mustCompressor(t, Zstd).Compress(nil, textBytes(64<<10, 17))
+	warm, _ := mustCompressor(t, Zstd).Compress(nil, testutil.LogText(64<<10, 17))
 	if _, err := Decompress(nil, warm, Zstd, 64<<10); err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +272,7 @@ func TestHostileZstdFrame(t *testing.T) {
 }
 
 func TestDecompressReusesDst(t *testing.T) {
-	text := textBytes(300<<10, 15)
+	text := testutil.LogText(300<<10, 15)
 	for _, codec := range codecs {
 		t.Run(codec.String(), func(t *testing.T) {
 			comp := mustCompressor(t, codec)
@@ -333,7 +296,7 @@ func TestDecompressReusesDst(t *testing.T) {
 }
 
 func TestCompressReusesDst(t *testing.T) {
-	text := textBytes(300<<10, 16)
+	text := testutil.LogText(300<<10, 16)
 	for _, codec := range []Codec{Zstd, S2} {
 		t.Run(codec.String(), func(t *testing.T) {
 			dst := make([]byte, 10, 1<<20) // len > 0: Compress must start at dst[:0]
@@ -431,7 +394,7 @@ func TestCodecValuesAreStable(t *testing.T) {
 // FuzzDecompress checks that no input makes Decompress panic or return a length other
 // than rawLen. Run it with -fuzz=FuzzDecompress; without, it runs the seeds.
 func FuzzDecompress(f *testing.F) {
-	text := textBytes(8<<10, 18)
+	text := testutil.LogText(8<<10, 18)
 	for _, codec := range []Codec{Zstd, S2} {
 		blob, _ := mustCompressor(f, codec).Compress(nil, text)
 		f.Add(blob, uint8(codec), len(text))
@@ -486,8 +449,8 @@ func benchCorpora() []struct {
 		name  string
 		blobs [][]byte
 	}{
-		{"text", mk(func(i int) []byte { return textBytes(benchBlob, uint64(100+i)) })},
-		{"random", mk(func(i int) []byte { return randomBytes(benchBlob, uint64(200+i)) })},
+		{"text", mk(func(i int) []byte { return testutil.LogText(benchBlob, uint64(100+i)) })},
+		{"random", mk(func(i int) []byte { return testutil.RandomBytes(benchBlob, uint64(200+i)) })},
 		{"mix", mk(func(i int) []byte { return mixBlob(300+i, benchBlob) })},
 	}
 }
@@ -578,7 +541,7 @@ func BenchmarkDecompress(b *testing.B) {
 // BenchmarkSample measures the incompressibility test alone on a 1 MiB blob: the
 // price every blob pays before it is compressed or skipped.
 func BenchmarkSample(b *testing.B) {
-	src := randomBytes(benchBlob, 400)
+	src := testutil.RandomBytes(benchBlob, 400)
 	b.SetBytes(benchBlob)
 	cpu := startCPUMeter()
 	for b.Loop() {
@@ -593,12 +556,12 @@ func BenchmarkSample(b *testing.B) {
 type cpuMeter struct{ start float64 }
 
 func startCPUMeter() cpuMeter {
-	s, _ := processCPUSeconds()
+	s, _ := testutil.ProcessCPUSeconds()
 	return cpuMeter{start: s}
 }
 
 func (m cpuMeter) report(b *testing.B, bytes int64) {
-	end, ok := processCPUSeconds()
+	end, ok := testutil.ProcessCPUSeconds()
 	if !ok || end <= m.start {
 		return
 	}

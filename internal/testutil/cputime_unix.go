@@ -1,13 +1,13 @@
 //go:build unix
 
-package chunker
+package testutil
 
 import "syscall"
 
-// processCPUSeconds returns the user and system CPU time of the process. Benchmarks
+// ProcessCPUSeconds returns the user and system CPU time of the process. Benchmarks
 // divide by it to report MB per CPU-second, which, unlike wall-clock MB/s, stays
 // meaningful when other work shares the machine.
-func processCPUSeconds() (float64, bool) {
+func ProcessCPUSeconds() (float64, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false
