@@ -34,17 +34,19 @@
 // Put creates or replaces an object. PutIfAbsent creates an object only when the
 // key is free (If-None-Match: * on S3, a generation-0 precondition on GCS,
 // If-None-Match on Azure) and is the building block for locks and write-once
-// objects. On fileblob, the create-only check is atomic only among writers that
-// share one Store, because the driver guards it with an in-process lock.
+// objects. For file:// the Store writes objects itself (fileblob's create-only
+// check is a stat before a rename, which two writers can both pass): it writes a
+// temporary file, syncs it, and links it to its name, which fails atomically if the
+// name exists, across processes too.
 //
 // # Local directories
 //
 // fileblob keeps each object in a file named after its key, so one key cannot also
 // be the "directory" of others ("a" next to "a/b"); the repository layout avoids
-// that. It writes each object to a temporary file in os.TempDir and renames it into
-// place: TMPDIR must be on the same file system as the directory, or the rename
-// fails with "invalid cross-device link" (no_tmp_dir=1 writes the temporary files
-// next to the objects instead, where List shows them while they are written).
+// that. The Store's own writes put their temporary files in .stash-tmp/ inside the
+// directory: on the same file system as the objects (a rename from /tmp would fail
+// across mounts, as with a repository on a volume) and outside every prefix the
+// repository lists.
 //
 // # Retries
 //

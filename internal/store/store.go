@@ -51,7 +51,15 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if bu.prefix != "" {
 		b = blob.PrefixedBucket(b, bu.prefix)
 	}
-	return newStore(BucketBackend(b), bu.display, opts), nil
+	var be Backend = BucketBackend(b)
+	if bu.scheme == "file" {
+		u, err := url.Parse(bu.open)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", bu.display, err)
+		}
+		be = fileBackend{Backend: be, dir: u.Path, prefix: bu.prefix}
+	}
+	return newStore(be, bu.display, opts), nil
 }
 
 // NewFromBucket returns a Store over b, which it takes over (Close closes b).

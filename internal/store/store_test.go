@@ -81,8 +81,12 @@ func TestConformanceFilePrefixes(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if !slices.Equal(names, []string{"iso", "suite"}) {
-		t.Errorf("top-level entries = %q, want [iso suite]", names)
+	// .stash-tmp holds the temporary files of writes in progress (fileBackend).
+	if !slices.Equal(names, []string{".stash-tmp", "iso", "suite"}) {
+		t.Errorf("top-level entries = %q, want [.stash-tmp iso suite]", names)
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(dir, ".stash-tmp")); len(tmp) != 0 {
+		t.Errorf("temporary files left behind: %v", tmp)
 	}
 }
 
