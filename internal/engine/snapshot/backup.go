@@ -127,7 +127,7 @@ func Backup(ctx context.Context, r *repo.Repository, paths []string, opts Backup
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	a := &archiver{r: r, opts: opts, names: newNameCache(), jobs: make(chan fileJob, 64), cancel: cancel,
-		start: start}
+		start: start, prefetchSem: make(chan struct{}, 2)}
 	var parentRoot *Tree
 	if parent != nil {
 		if parentRoot, err = a.loadTree(ctx, parent.Tree); err != nil {
@@ -248,7 +248,11 @@ type archiver struct {
 	scanDone                                             atomic.Bool
 	current                                              atomic.Pointer[string]
 
-	treeCache sync.Map // crypto.ID -> *Tree (parent trees)
+	// parentTrees holds the parent snapshot's trees from when they are fetched (ahead
+	// of the walker, see prefetch) until the walker takes them: only the trees around the
+	// walker's position are in memory, however large the parent snapshot.
+	parentTrees sync.Map // crypto.ID -> *treeFetch
+	prefetchSem chan struct{}
 }
 
 type fileJob struct {
@@ -268,20 +272,60 @@ type dirState struct {
 
 func (a *archiver) fail(err error) { a.cancel(err) }
 
+type treeFetch struct {
+	once sync.Once
+	t    *Tree
+	err  error
+}
+
+func (f *treeFetch) do(ctx context.Context, r *repo.Repository, id crypto.ID) {
+	f.once.Do(func() {
+		b, err := r.LoadBlob(ctx, id, nil)
+		if err != nil {
+			f.err = err
+			return
+		}
+		if f.t, err = decodeTree(b); err != nil {
+			f.err = fmt.Errorf("tree %s: %w", id.Short(), err)
+		}
+	})
+}
+
+// loadTree returns a parent tree (fetched ahead if prefetch got to it first), and starts
+// fetching the trees of its subdirectories, which the walker visits next.
 func (a *archiver) loadTree(ctx context.Context, id crypto.ID) (*Tree, error) {
-	if t, ok := a.treeCache.Load(id); ok {
-		return t.(*Tree), nil
+	v, _ := a.parentTrees.LoadOrStore(id, &treeFetch{})
+	f := v.(*treeFetch)
+	f.do(ctx, a.r, id)
+	a.parentTrees.Delete(id)
+	if f.err != nil {
+		return nil, f.err
 	}
-	b, err := a.r.LoadBlob(ctx, id, nil)
-	if err != nil {
-		return nil, err
+	for _, n := range f.t.Nodes {
+		if n.Type == TypeDir && n.Subtree != nil {
+			a.prefetch(ctx, *n.Subtree)
+		}
 	}
-	t, err := decodeTree(b)
-	if err != nil {
-		return nil, fmt.Errorf("tree %s: %w", id.Short(), err)
+	return f.t, nil
+}
+
+// prefetch fetches a parent tree in the background when a fetcher is free; otherwise the
+// walker fetches it itself when it gets there.
+func (a *archiver) prefetch(ctx context.Context, id crypto.ID) {
+	select {
+	case a.prefetchSem <- struct{}{}:
+	default:
+		return
 	}
-	a.treeCache.Store(id, t)
-	return t, nil
+	v, loaded := a.parentTrees.LoadOrStore(id, &treeFetch{})
+	if loaded {
+		<-a.prefetchSem
+		return
+	}
+	go func() {
+		defer func() { <-a.prefetchSem }()
+		v.(*treeFetch).do(ctx, a.r, id)
+	}()
 }
 
 func (a *archiver) excluded(path string) bool {
