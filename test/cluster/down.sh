@@ -20,7 +20,7 @@ stop() { # name [timeout]
   [ -f $PIDS/$n.pid ] || return 0
   p=$(cat $PIDS/$n.pid)
   # only signal the PID if it is still our process (its command line references $RUN)
-  if kill -0 $p 2>/dev/null && { tr '\0' ' ' < /proc/$p/cmdline; } 2>/dev/null | grep -qF "$RUN/"; then
+  if kill -0 $p 2>/dev/null && grep -qF "$RUN/" <<<"$(tr '\0' ' ' 2>/dev/null < /proc/$p/cmdline)"; then
     kill -TERM $p
     for _ in $(seq 1 $((to * 10))); do kill -0 $p 2>/dev/null || break; sleep 0.1; done
     kill -0 $p 2>/dev/null && { log "$n ($p) did not stop, SIGKILL"; kill -KILL $p; sleep 0.2; }
@@ -31,7 +31,9 @@ stop() { # name [timeout]
 
 remove_node_ip() { # the address up.sh put on lo
   local ip; ip=$(cat $RUN/node-ip 2>/dev/null || echo 10.200.0.1)
-  if ip addr show dev lo 2>/dev/null | grep -q " $ip/32"; then ip addr del $ip/32 dev lo && log "removed $ip from lo"; fi
+  # no `ip | grep -q` under pipefail: grep quitting early makes ip die of SIGPIPE, the test false
+  ip addr del $ip/32 dev lo 2>/dev/null && log "removed $ip from lo"
+  return 0
 }
 [ -d $RUN ] || { remove_node_ip; log "nothing to do ($RUN missing)"; exit 0; }
 
@@ -47,7 +49,7 @@ stop kube-proxy
 # 4. containerd, then any shim still attached to *our* socket (matched by full socket path)
 stop containerd 20
 for d in /proc/[0-9]*; do
-  if { tr '\0' ' ' < $d/cmdline; } 2>/dev/null | grep -q -- "containerd-shim.* -address $CTRD_SOCK"; then
+  if grep -q -- "containerd-shim.* -address $CTRD_SOCK" <<<"$(tr '\0' ' ' 2>/dev/null < $d/cmdline)"; then
     log "killing leftover shim ${d#/proc/}"; kill -KILL ${d#/proc/} 2>/dev/null
   fi
 done
@@ -87,7 +89,7 @@ done
 for c in $(iptables -w -t nat -S 2>/dev/null | grep -F 'name: \"podnet\"' | awk '$1=="-A" && $2 ~ /^CNI-/ {print $2}' | sort -u); do
   iptables -w -t nat -F $c; iptables -w -t nat -X $c
 done
-if ip -4 addr show dev cni0 2>/dev/null | grep -q 'inet 10.244.0.1/'; then ip link del cni0 && log "deleted bridge cni0"; fi
+if grep -q 'inet 10.244.0.1/' <<<"$(ip -4 addr show dev cni0 2>/dev/null)"; then ip link del cni0 && log "deleted bridge cni0"; fi
 rm -rf $RUN/cni/ipam/*
 rm -f /var/lib/cni/results/podnet-*            # libcni result cache (hard-coded path in containerd 1.6)
 # kubelet's hard-coded /var/log/containers symlinks that point into our pod log dir

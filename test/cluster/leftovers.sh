@@ -11,7 +11,7 @@ done
 grep -F " $CLUSTER_DIR/" /proc/self/mountinfo | awk '{print $5}' | while read -r m; do echo "leftover: mount $m"; done
 grep -qF " $CLUSTER_DIR/" /proc/self/mountinfo && found=1
 ip link show cni0 >/dev/null 2>&1 && say "bridge cni0"
-ip addr show dev lo | grep -q ' 10.200.0.1/' && say "address 10.200.0.1 on lo"
+grep -q ' 10.200.0.1/' <<<"$(ip addr show dev lo)" && say "address 10.200.0.1 on lo"
 for t in filter nat mangle; do
   c=$(iptables -w -t $t -S 2>/dev/null | grep -E '^-N (KUBE-|CNI-)' | awk '{print $2}' | tr '\n' ' ')
   [ -n "$c" ] && say "iptables $t chains: $c"

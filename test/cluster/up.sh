@@ -556,6 +556,22 @@ EOF
 }
 
 # ---------------------------------------------------------------- process helpers
+# A second cluster on this machine (another checkout, another CLUSTER_DIR) would share these
+# ports and the node address; say so instead of half-starting on top of it.
+check_ports_free() {
+  local port listeners
+  for port in 2379 6443 10250; do
+    listeners=$(ss -Htlnp "sport = :$port" 2>/dev/null || true)
+    [ -n "$listeners" ] || continue
+    local pid; pid=$(grep -o 'pid=[0-9]*' <<<"$listeners" | head -1 | cut -d= -f2)
+    # ours if it is one of the processes recorded under this cluster's run directory
+    local n mine=0
+    for n in etcd kube-apiserver kubelet; do
+      [ -f $PIDS/$n.pid ] && [ "$(cat $PIDS/$n.pid)" = "$pid" ] && mine=1
+    done
+    [ $mine = 1 ] || die "port $port is already in use by pid ${pid:-?} ($(tr '\0' ' ' 2>/dev/null </proc/${pid:-0}/cmdline | cut -c1-120)): another cluster runs on this machine; stop it with its own test/cluster/down.sh"
+  done
+}
 # write stdin to $1 only if the content differs (kube-proxy exits when its config file changes)
 wic() { local t; t=$(mktemp "$1.XXXX"); cat > "$t"; if cmp -s "$t" "$1"; then rm -f "$t"; else mv "$t" "$1"; fi; }
 running() { [ -f $PIDS/$1.pid ] && kill -0 "$(cat $PIDS/$1.pid)" 2>/dev/null; }
@@ -581,7 +597,8 @@ detect_node_ip() {
   # The node's address is one this script adds to the loopback device: every component and
   # every pod talks to it, and no test traffic ever leaves the machine.
   NODE_IP=${NODE_IP:-10.200.0.1}
-  ip addr show dev lo | grep -q "$NODE_IP/" || ip addr add $NODE_IP/32 dev lo
+  # `replace` adds the address or keeps it if a previous run left it behind
+  ip addr replace $NODE_IP/32 dev lo
   # serving certs carry the node IP: re-issue them if it changed since the last run
   if [ -f $RUN/node-ip ] && [ "$(cat $RUN/node-ip)" != "$NODE_IP" ]; then
     rm -f $PKI/apiserver.* $PKI/kubelet.crt $PKI/kubelet.key
@@ -782,7 +799,7 @@ dns_ok() { # send one DNS query for kubernetes.default.svc.cluster.local to the 
     head -c 2 <&3 | od -An -tx1' 2>/dev/null) || return 1
   [ "$(echo $r | tr -d ' ')" = 1234 ]
 }
-svc_programmed() { iptables -w -t nat -S KUBE-SERVICES 2>/dev/null | grep -q "$1"; }
+svc_programmed() { grep -q -- "$1" <<<"$(iptables -w -t nat -S KUBE-SERVICES 2>/dev/null)"; }
 
 # ---------------------------------------------------------------- main
 main() {
@@ -805,6 +822,7 @@ main() {
   log "binaries ready"
   [ "$BUILD_ONLY" = 1 ] && return 0
 
+  check_ports_free
   detect_node_ip
   gen_pki
   local K="$BIN/kubectl --kubeconfig=$RUN/admin.kubeconfig"

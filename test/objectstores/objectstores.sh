@@ -125,7 +125,7 @@ running() {
   [ -f "$pidf" ] || return 1
   read -r pid exe <"$pidf" || return 1
   [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$exe"
+  grep -qF -- "$exe" <<<"$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")"
 }
 
 # start NAME EXE ARGS...: start in its own session (it outlives this script), record PID + EXE.
