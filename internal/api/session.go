@@ -173,12 +173,12 @@ type HostSpec struct {
 	Hostname      string `json:"hostname"`
 	Target        Target `json:"target"`
 	// Paths are backed up one snapshot each, as the seed says.
-	Paths     []string  `json:"paths"`
-	Excludes  []string  `json:"excludes,omitempty"`
-	Retention Retention `json:"retention,omitempty"`
-	Nice        *int `json:"nice,omitempty"`
-	IONiceClass int  `json:"ioniceClass,omitempty"`
-	IONiceData  *int `json:"ioniceData,omitempty"`
+	Paths       []string  `json:"paths"`
+	Excludes    []string  `json:"excludes,omitempty"`
+	Retention   Retention `json:"retention,omitempty"`
+	Nice        *int      `json:"nice,omitempty"`
+	IONiceClass int       `json:"ioniceClass,omitempty"`
+	IONiceData  *int      `json:"ioniceData,omitempty"`
 }
 
 // FileStats are a snapshot's file counts, as in the BackupSession seed.
