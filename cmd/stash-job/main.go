@@ -36,6 +36,8 @@ func commands() []command {
 	return []command{
 		{"version", "print the version, git commit and job image reference", runVersion},
 		{"probe", "in a Job's pod: reach the API server and annotate the pod's own Job", runProbe},
+		{"session", "in a session Job's pod: resolve the hosts, run a host Job each, record the session", runSession},
+		{"host", "in a host Job's pod: back up the host's paths, record progress and stats on the Job", runHost},
 		{"init", "create a repository", runInit},
 		{"backup", "back up paths into a repository", runBackup},
 		{"restore", "restore a snapshot into a directory", runRestore},
@@ -120,6 +122,13 @@ var examples = map[string]string{
 `,
 	"probe": `  # in a pod of a Job whose env has STASH_NAMESPACE and STASH_JOB_NAME (downward API)
   stash-job probe
+`,
+	"session": `  # in the pod of a session Job made by kubectl stash backup / trigger; the environment
+  # carries STASH_CONFIG (downward API), the repository Secret and the pod's identity
+  stash-job session
+`,
+	"host": `  # in the pod of a host Job made by a session; the environment carries STASH_HOST_SPEC
+  stash-job host
 `,
 	"init": `  export STASH_PASSWORD='a long passphrase'
   stash-job init --repo file:///backups/repo

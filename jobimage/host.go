@@ -1,0 +1,265 @@
+package jobimage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kubectl-stash/kubectl-stash/internal/api"
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/snapshot"
+	"github.com/kubectl-stash/kubectl-stash/internal/store"
+)
+
+// ProgressInterval bounds how often a host patches its progress onto its Job: the API
+// server sees at most one write per host every ProgressInterval.
+const ProgressInterval = 2 * time.Second
+
+// HostRun is one host's backup: the spec the session gave it, where the repository is,
+// and where status goes.
+type HostRun struct {
+	Spec     api.HostSpec
+	RepoURL  string
+	Password []byte
+	// Status receives the host's status; in a pod it annotates the host Job.
+	Status Annotator
+	// Log receives one line per step, for `kubectl logs`.
+	Log io.Writer
+	Now func() time.Time
+}
+
+// RunHost backs up each path of the spec as its own snapshot (the seed's one snapshot per
+// directory), the previous snapshot of the same host and path as parent, then applies the
+// retention policy. It writes the host's status before it starts, while it runs (at most
+// every ProgressInterval) and when it ends; it returns an error if the host failed. When
+// ctx is canceled (SIGTERM) the host records Failed "canceled" before it returns.
+func RunHost(ctx context.Context, h HostRun) error {
+	if h.Now == nil {
+		h.Now = time.Now
+	}
+	if h.Log == nil {
+		h.Log = io.Discard
+	}
+	start := h.Now()
+	st := &hostState{run: h, status: api.HostStatus{SchemaVersion: api.SchemaVersion, Hostname: h.Spec.Hostname,
+		Phase: api.PhaseRunning, StartTime: start.UTC().Format(time.RFC3339)}}
+	if err := st.write(ctx); err != nil {
+		return err
+	}
+	err := st.backupAll(ctx)
+	st.mu.Lock()
+	st.status.Progress = nil
+	st.status.Duration = h.Now().Sub(start).String()
+	if err != nil {
+		st.status.Phase = api.PhaseFailed
+		st.status.Error = err.Error()
+		if ctx.Err() != nil {
+			st.status.Error = "canceled: " + err.Error()
+		}
+	} else {
+		st.status.Phase = api.PhaseSucceeded
+	}
+	st.mu.Unlock()
+	// The final status must land even when ctx was canceled by SIGTERM: the pod has its
+	// termination grace period left for it.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer cancel()
+	if werr := st.write(wctx); werr != nil {
+		return errors.Join(err, werr)
+	}
+	if err != nil {
+		fmt.Fprintf(h.Log, "host %s: Failed: %v\n", h.Spec.Hostname, err)
+		return err
+	}
+	fmt.Fprintf(h.Log, "host %s: Succeeded in %s\n", h.Spec.Hostname, st.status.Duration)
+	return nil
+}
+
+type hostState struct {
+	run    HostRun
+	mu     sync.Mutex
+	status api.HostStatus
+	// writeMu orders the status writes: a late progress patch never lands after the final one.
+	writeMu sync.Mutex
+}
+
+func (s *hostState) write(ctx context.Context) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	s.status.UpdateTime = s.run.Now().UTC().Format(time.RFC3339)
+	v := s.status
+	v.Snapshots = append([]api.SnapshotStats(nil), s.status.Snapshots...)
+	if p := s.status.Progress; p != nil {
+		pc := *p
+		v.Progress = &pc
+	}
+	s.mu.Unlock()
+	return s.run.Status.AnnotateJSON(ctx, api.AnnotationHostStatus, v)
+}
+
+func (s *hostState) backupAll(ctx context.Context) error {
+	spec := s.run.Spec
+	if len(spec.Paths) == 0 {
+		return errors.New("host spec has no paths")
+	}
+	if s.run.RepoURL == "" {
+		return fmt.Errorf("no repository URL: the repository Secret has no %s key", api.SecretKeyRepository)
+	}
+	st, err := store.Open(ctx, s.run.RepoURL, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := repo.Open(ctx, st, s.run.Password, repo.Options{})
+	if err != nil {
+		return err
+	}
+	if err := r.LoadIndex(ctx); err != nil {
+		return err
+	}
+	for _, dir := range spec.Paths {
+		if err := checkDirectory(dir); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.run.Log, "host %s: backing up %s\n", spec.Hostname, dir)
+		sn, err := snapshot.Backup(ctx, r, []string{dir}, snapshot.BackupOptions{
+			Host:     spec.Hostname,
+			Session:  spec.Session,
+			Target:   &repo.Target{Kind: spec.Target.Kind, Name: spec.Target.Name},
+			Tags:     []string{"config=" + spec.Config},
+			Excludes: spec.Excludes,
+			Program:  "stash-job",
+			Progress: &annotationProgress{state: s, ctx: ctx, dir: dir, now: s.run.Now},
+			Interval: ProgressInterval,
+			Now:      s.run.Now,
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", dir, err)
+		}
+		if sn.Stats.TotalFiles == 0 && sn.Stats.Size == 0 {
+			if nonEmpty, _ := hasEntries(dir); nonEmpty {
+				return fmt.Errorf("%s: the snapshot is empty but the directory is not: no entry could be recorded", dir)
+			}
+		}
+		ss := api.SnapshotStats{
+			Name:           sn.ID.Short(),
+			Directory:      dir,
+			Size:           api.FormatBytes(sn.Stats.Size),
+			Uploaded:       api.FormatBytes(sn.Stats.Uploaded),
+			ProcessingTime: processingTime(sn.Stats.ProcessingTime),
+			FileStats: api.FileStats{TotalFiles: sn.Stats.TotalFiles, NewFiles: sn.Stats.NewFiles,
+				ModifiedFiles: sn.Stats.ModifiedFiles, UnmodifiedFiles: sn.Stats.UnmodifiedFiles},
+		}
+		fmt.Fprintf(s.run.Log, "host %s: snapshot %s of %s: %d files (%d new, %d modified, %d unmodified), size %s, uploaded %s\n",
+			spec.Hostname, ss.Name, dir, ss.FileStats.TotalFiles, ss.FileStats.NewFiles, ss.FileStats.ModifiedFiles,
+			ss.FileStats.UnmodifiedFiles, ss.Size, ss.Uploaded)
+		s.mu.Lock()
+		s.status.Snapshots = append(s.status.Snapshots, ss)
+		s.status.Progress = nil
+		s.mu.Unlock()
+		if err := s.write(ctx); err != nil {
+			return err
+		}
+	}
+	if p := retentionPolicy(spec.Retention); !p.Empty() {
+		var summary []string
+		for _, dir := range spec.Paths {
+			kept, removed, err := r.Forget(ctx, repo.Filter{Host: spec.Hostname, Path: dir}, p, false)
+			if err != nil {
+				return fmt.Errorf("retention policy on %s: %w", dir, err)
+			}
+			summary = append(summary, fmt.Sprintf("%s: kept %d, removed %d", dir, len(kept), len(removed)))
+		}
+		s.mu.Lock()
+		s.status.Retention = strings.Join(summary, "; ")
+		s.mu.Unlock()
+		fmt.Fprintf(s.run.Log, "host %s: retention policy: %s\n", spec.Hostname, s.status.Retention)
+	}
+	return nil
+}
+
+func retentionPolicy(r api.Retention) repo.RetentionPolicy {
+	return repo.RetentionPolicy{Last: r.KeepLast, Hourly: r.KeepHourly, Daily: r.KeepDaily, Weekly: r.KeepWeekly,
+		Monthly: r.KeepMonthly, Yearly: r.KeepYearly}
+}
+
+// checkDirectory fails early, with the path, when a configured directory is not there:
+// the volume is mounted elsewhere than the configuration says.
+func checkDirectory(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("%s: %w (is the volume mounted at this path in the workload?)", dir, errors.Unwrap(err))
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: not a directory", dir)
+	}
+	return nil
+}
+
+func hasEntries(dir string) (bool, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	return len(names) > 0, err
+}
+
+// processingTime turns the engine's Go duration string into the seed's "0m0s" form.
+func processingTime(s string) string {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return s
+	}
+	return api.FormatProcessingTime(d)
+}
+
+// annotationProgress puts the engine's progress reports into the host status. The engine
+// calls Report every ProgressInterval; a write still in flight makes the next report skip,
+// so a slow API server never slows the backup down.
+type annotationProgress struct {
+	state    *hostState
+	ctx      context.Context
+	dir      string
+	now      func() time.Time
+	inflight sync.Mutex
+}
+
+func (p *annotationProgress) Report(s snapshot.Status) {
+	p.state.mu.Lock()
+	p.state.status.Progress = &api.Progress{Directory: p.dir, FilesDone: s.FilesDone, FilesTotal: s.FilesTotal,
+		BytesDone: s.BytesDone, BytesTotal: s.BytesTotal, BytesPerS: s.Rate(), Scanning: !s.ScanDone}
+	p.state.mu.Unlock()
+	if !p.inflight.TryLock() {
+		return
+	}
+	go func() {
+		defer p.inflight.Unlock()
+		// A lost progress patch is not worth failing a backup for; the next one follows.
+		_ = p.state.write(p.ctx)
+	}()
+}
+
+func (p *annotationProgress) Done(snapshot.Status) {
+	// Wait for a progress write still in flight, so it cannot land after the final status.
+	p.inflight.Lock()
+	p.inflight.Unlock() //nolint:staticcheck // an empty critical section is the point
+}
+
+// FailHost records the host Failed with err before any backup starts (no password, a
+// priority that cannot be set): the session sees why instead of a bare exit code.
+func FailHost(ctx context.Context, h HostRun, err error) error {
+	if h.Now == nil {
+		h.Now = time.Now
+	}
+	st := api.HostStatus{SchemaVersion: api.SchemaVersion, Hostname: h.Spec.Hostname, Phase: api.PhaseFailed,
+		Error: err.Error(), Duration: "0s", UpdateTime: h.Now().UTC().Format(time.RFC3339)}
+	return errors.Join(err, h.Status.AnnotateJSON(context.WithoutCancel(ctx), api.AnnotationHostStatus, st))
+}

@@ -1,0 +1,163 @@
+package jobimage
+
+import (
+	"encoding/json"
+	"fmt"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-stash/kubectl-stash/internal/api"
+)
+
+// HostJob builds the Job that backs up one host. The session Job owns it, so it goes
+// when the session goes (the CronJob's history limit). A host that cannot be backed up
+// gets a suspended Job carrying its Failed status: every host has its record in the
+// same place, whatever the host count.
+func HostJob(session *batchv1.Job, cfg api.BackupConfig, h Host, repoClaim, repoFileURL string, now string) (*batchv1.Job, error) {
+	name := api.HostJobName(session.Name, h.Name)
+	spec := api.HostSpec{SchemaVersion: api.SchemaVersion, Config: cfg.Name, Session: session.Name, Hostname: h.Name,
+		Target: cfg.Target, Paths: cfg.Paths, Excludes: cfg.Excludes, Retention: cfg.Retention,
+		Nice: cfg.Runtime.Nice, IONiceClass: cfg.Runtime.IONiceClass, IONiceData: cfg.Runtime.IONiceData}
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	labels := map[string]string{
+		api.LabelManagedBy:           api.ManagedByValue,
+		api.LabelBackupConfiguration: cfg.Name,
+		api.LabelBackupSession:       session.Name,
+		api.LabelHost:                labelValue(h.Name),
+		api.LabelComponent:           api.ComponentHost,
+	}
+	truth, zero := true, int32(0)
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      name,
+			Namespace: session.Namespace,
+			Labels:    labels,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: session.Name,
+				UID: session.UID, Controller: &truth, BlockOwnerDeletion: &truth}},
+		},
+		Spec: batchv1.JobSpec{
+			// a failed backup is reported, not retried behind the user's back: the next
+			// session (schedule or trigger) is the retry
+			BackoffLimit: &zero,
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{api.AnnotationHostSpec: string(specJSON)}},
+			},
+		},
+	}
+	if h.Err != nil {
+		job.Spec.Suspend = &truth
+		st := api.HostStatus{SchemaVersion: api.SchemaVersion, Hostname: h.Name, Phase: api.PhaseFailed,
+			Error: h.Err.Error(), Duration: "0s", UpdateTime: now}
+		b, _ := json.Marshal(st)
+		job.Annotations = map[string]string{api.AnnotationHostStatus: string(b)}
+		job.Spec.Template.Spec = corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{Name: "backup", Image: cfg.Image}}}
+		return job, nil
+	}
+	pod, err := hostPodSpec(cfg, h, repoClaim, repoFileURL)
+	if err != nil {
+		return nil, err
+	}
+	job.Spec.Template.Spec = pod
+	return job, nil
+}
+
+func labelValue(s string) string {
+	if len(s) > 63 {
+		return s[:63]
+	}
+	return s
+}
+
+func hostPodSpec(cfg api.BackupConfig, h Host, repoClaim, repoFileURL string) (corev1.PodSpec, error) {
+	rt := cfg.Runtime
+	readOnlyRoot, noEscalation, root := true, false, int64(0)
+	// Read every file whatever its owner or mode, and nothing more: uid 0 with all
+	// capabilities dropped but DAC_READ_SEARCH (bypass read and search permission checks).
+	sc := &corev1.SecurityContext{
+		RunAsUser:                &root,
+		ReadOnlyRootFilesystem:   &readOnlyRoot,
+		AllowPrivilegeEscalation: &noEscalation,
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"DAC_READ_SEARCH"}},
+	}
+	if len(rt.SecurityContext) > 0 {
+		sc = &corev1.SecurityContext{}
+		if err := json.Unmarshal(rt.SecurityContext, sc); err != nil {
+			return corev1.PodSpec{}, fmt.Errorf("runtime.securityContext: %w", err)
+		}
+	}
+	ct := corev1.Container{
+		Name:            "backup",
+		Image:           cfg.Image,
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Args:            []string{"host"},
+		Env: append(downwardEnv(),
+			corev1.EnvVar{Name: api.EnvHostSpec, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{
+				FieldPath: fmt.Sprintf("metadata.annotations['%s']", api.AnnotationHostSpec)}}}),
+		EnvFrom:         []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: cfg.Repository}}}},
+		SecurityContext: sc,
+		VolumeMounts:    []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}},
+	}
+	if len(rt.Resources) > 0 {
+		if err := json.Unmarshal(rt.Resources, &ct.Resources); err != nil {
+			return corev1.PodSpec{}, fmt.Errorf("runtime.resources: %w", err)
+		}
+	}
+	pod := corev1.PodSpec{
+		RestartPolicy:      corev1.RestartPolicyNever,
+		ServiceAccountName: rt.ServiceAccount,
+		NodeSelector:       rt.NodeSelector,
+		Volumes:            []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+	}
+	if len(rt.Tolerations) > 0 {
+		if err := json.Unmarshal(rt.Tolerations, &pod.Tolerations); err != nil {
+			return corev1.PodSpec{}, fmt.Errorf("runtime.tolerations: %w", err)
+		}
+	}
+	if len(rt.PodSecurityContext) > 0 {
+		pod.SecurityContext = &corev1.PodSecurityContext{}
+		if err := json.Unmarshal(rt.PodSecurityContext, pod.SecurityContext); err != nil {
+			return corev1.PodSpec{}, fmt.Errorf("runtime.podSecurityContext: %w", err)
+		}
+	}
+	for _, m := range h.Mounts {
+		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: m.Volume, VolumeSource: m.Source})
+		ct.VolumeMounts = append(ct.VolumeMounts, corev1.VolumeMount{Name: m.Volume, MountPath: m.MountPath, SubPath: m.SubPath, ReadOnly: true})
+	}
+	if repoClaim != "" {
+		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "stash-repository", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: repoClaim}}})
+		ct.VolumeMounts = append(ct.VolumeMounts, corev1.VolumeMount{Name: "stash-repository", MountPath: api.RepositoryMountPath})
+		// env wins over envFrom: the pod sees the repository at its mount
+		ct.Env = append(ct.Env, corev1.EnvVar{Name: api.SecretKeyRepository, Value: repoFileURL})
+	}
+	if h.Node != "" {
+		pod.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{h.Node}}},
+			}}},
+		}}
+		// a DaemonSet's node may carry taints its pods tolerate; the host Job goes where they are
+		pod.Tolerations = append(pod.Tolerations, corev1.Toleration{Operator: corev1.TolerationOpExists})
+	}
+	pod.Containers = []corev1.Container{ct}
+	return pod, nil
+}
+
+// downwardEnv tells a job pod who it is (api.Env*).
+func downwardEnv() []corev1.EnvVar {
+	field := func(name, path string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
+	}
+	return []corev1.EnvVar{
+		field(api.EnvNamespace, "metadata.namespace"),
+		field(api.EnvJobName, fmt.Sprintf("metadata.labels['%s']", api.JobNameLabel)),
+		field(api.EnvPodName, "metadata.name"),
+		field(api.EnvNodeName, "spec.nodeName"),
+	}
+}

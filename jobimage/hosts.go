@@ -1,0 +1,347 @@
+package jobimage
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-stash/kubectl-stash/internal/api"
+)
+
+// Host is one entity whose data a session backs up, named as the seeds name hosts.
+type Host struct {
+	Name string
+	// Mounts are the volumes the host Job mounts read-only, at the workload's own paths.
+	Mounts []HostMount
+	// Node pins the host Job to a node: the node of the pod using a ReadWriteOnce volume,
+	// or the DaemonSet pod's node. Empty: anywhere.
+	Node string
+	// Err says why this host cannot be backed up (it is reported Failed with it).
+	Err error
+}
+
+// HostMount is one volume of a host.
+type HostMount struct {
+	// Volume is the pod volume name in the host Job.
+	Volume    string
+	Source    corev1.VolumeSource
+	MountPath string
+	SubPath   string
+}
+
+// ResolveHosts finds the hosts of cfg's target now: replica counts and nodes change
+// between sessions.
+func ResolveHosts(ctx context.Context, c kubernetes.Interface, ns string, cfg api.BackupConfig) ([]Host, error) {
+	t := cfg.Target
+	notFound := func(err error) error {
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("target %s not found in namespace %s: create it, or fix the configuration's target", t, ns)
+		}
+		return fmt.Errorf("target %s: %w", t, err)
+	}
+	apps := c.AppsV1()
+	switch t.Kind {
+	case "deployment":
+		d, err := apps.Deployments(ns).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, notFound(err)
+		}
+		return singleHost(ctx, c, ns, cfg, d.Spec.Template.Spec, d.Spec.Selector)
+	case "replicaset":
+		r, err := apps.ReplicaSets(ns).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, notFound(err)
+		}
+		return singleHost(ctx, c, ns, cfg, r.Spec.Template.Spec, r.Spec.Selector)
+	case "replicationcontroller":
+		r, err := c.CoreV1().ReplicationControllers(ns).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, notFound(err)
+		}
+		if r.Spec.Template == nil {
+			return nil, fmt.Errorf("target %s has no pod template", t)
+		}
+		return singleHost(ctx, c, ns, cfg, r.Spec.Template.Spec, &metav1.LabelSelector{MatchLabels: r.Spec.Selector})
+	case "statefulset":
+		s, err := apps.StatefulSets(ns).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, notFound(err)
+		}
+		replicas := int32(1)
+		if s.Spec.Replicas != nil {
+			replicas = *s.Spec.Replicas
+		}
+		templates := map[string]bool{}
+		for _, vct := range s.Spec.VolumeClaimTemplates {
+			templates[vct.Name] = true
+		}
+		var hosts []Host
+		for i := range int(replicas) {
+			// the seed: pod-<i> is host-<i>, with that replica's own claims
+			claimOf := func(volume string) string {
+				if templates[volume] {
+					return fmt.Sprintf("%s-%s-%d", volume, s.Name, i)
+				}
+				return ""
+			}
+			h := hostFromTemplate(ctx, c, ns, cfg, fmt.Sprintf("host-%d", i), s.Spec.Template.Spec, claimOf)
+			if h.Err == nil {
+				pod, err := c.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("%s-%d", s.Name, i), metav1.GetOptions{})
+				if err == nil && pod.Spec.NodeName != "" && pod.DeletionTimestamp == nil {
+					h.pinIfNeeded(ctx, c, ns, pod.Spec.NodeName)
+				}
+			}
+			hosts = append(hosts, h)
+		}
+		if len(hosts) == 0 {
+			return nil, fmt.Errorf("target %s has 0 replicas: nothing to back up", t)
+		}
+		return hosts, nil
+	case "daemonset":
+		d, err := apps.DaemonSets(ns).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, notFound(err)
+		}
+		pods, err := podsOf(ctx, c, ns, d.Spec.Selector)
+		if err != nil {
+			return nil, err
+		}
+		var hosts []Host
+		seen := map[string]bool{}
+		for _, p := range pods {
+			if p.Spec.NodeName == "" || p.Status.Phase != corev1.PodRunning || seen[p.Spec.NodeName] {
+				continue
+			}
+			seen[p.Spec.NodeName] = true
+			// the seed: a daemon pod's host is named after its node
+			h := hostFromTemplate(ctx, c, ns, cfg, p.Spec.NodeName, d.Spec.Template.Spec, func(string) string { return "" })
+			h.Node = p.Spec.NodeName // node-local data (hostPath) is only on that node
+			hosts = append(hosts, h)
+		}
+		if len(hosts) == 0 {
+			return nil, fmt.Errorf("target %s has no running daemon pod: nothing to back up", t)
+		}
+		sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
+		return hosts, nil
+	case "pvc":
+		pvc, err := c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, notFound(err)
+		}
+		mp := cfg.MountPath
+		if mp == "" {
+			mp = "/data"
+		}
+		h := Host{Name: "host-0", Mounts: []HostMount{{Volume: "data", MountPath: mp,
+			Source: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name, ReadOnly: true}}}}}
+		for _, p := range cfg.Paths {
+			if !under(p, mp) {
+				h.Err = fmt.Errorf("path %s is not below %s, where pvc/%s is mounted: give paths under the mount path (--mount-path)", p, mp, pvc.Name)
+			}
+		}
+		if h.Err == nil {
+			h.Err = claimUsable(pvc)
+		}
+		if h.Err == nil && hasMode(pvc, corev1.ReadWriteOnce) {
+			if node, err := nodeUsingClaim(ctx, c, ns, pvc.Name); err == nil && node != "" {
+				h.Node = node
+			}
+		}
+		return []Host{h}, nil
+	default:
+		return nil, fmt.Errorf("target kind %q is not supported: want deployment, statefulset, daemonset, replicaset, replicationcontroller or pvc", t.Kind)
+	}
+}
+
+// singleHost is the seed's host-0 of a Deployment, ReplicaSet or ReplicationController:
+// all pods share the volumes, one backup covers them.
+func singleHost(ctx context.Context, c kubernetes.Interface, ns string, cfg api.BackupConfig, spec corev1.PodSpec, sel *metav1.LabelSelector) ([]Host, error) {
+	h := hostFromTemplate(ctx, c, ns, cfg, "host-0", spec, func(string) string { return "" })
+	if h.Err == nil {
+		pods, err := podsOf(ctx, c, ns, sel)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pods {
+			if p.Spec.NodeName != "" && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+				h.pinIfNeeded(ctx, c, ns, p.Spec.NodeName)
+				break
+			}
+		}
+	}
+	return []Host{h}, nil
+}
+
+func podsOf(ctx context.Context, c kubernetes.Interface, ns string, sel *metav1.LabelSelector) ([]corev1.Pod, error) {
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return nil, err
+	}
+	if s.Empty() {
+		s = labels.Nothing()
+	}
+	list, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: s.String()})
+	if err != nil {
+		return nil, fmt.Errorf("list pods: %w", err)
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	return list.Items, nil
+}
+
+// hostFromTemplate maps each configured path to the volume mounted at or above it in the
+// pod template (the deepest mount wins, as in the container's own view).
+func hostFromTemplate(ctx context.Context, c kubernetes.Interface, ns string, cfg api.BackupConfig, name string, spec corev1.PodSpec, claimOf func(volume string) string) Host {
+	h := Host{Name: name}
+	volumes := map[string]corev1.Volume{}
+	for _, v := range spec.Volumes {
+		volumes[v.Name] = v
+	}
+	var mounts []corev1.VolumeMount
+	for _, ct := range append(append([]corev1.Container(nil), spec.InitContainers...), spec.Containers...) {
+		mounts = append(mounts, ct.VolumeMounts...)
+	}
+	added := map[string]bool{}
+	for _, p := range cfg.Paths {
+		var best *corev1.VolumeMount
+		for i := range mounts {
+			m := &mounts[i]
+			if under(p, m.MountPath) && (best == nil || len(m.MountPath) > len(best.MountPath)) {
+				best = m
+			}
+		}
+		if best == nil {
+			h.Err = fmt.Errorf("no volume of %s is mounted at or above %s: mount a PersistentVolumeClaim there, or fix --paths", cfg.Target, p)
+			return h
+		}
+		if added[best.MountPath] {
+			continue
+		}
+		var src corev1.VolumeSource
+		if claim := claimOf(best.Name); claim != "" {
+			src.PersistentVolumeClaim = &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim, ReadOnly: true}
+		} else if v, ok := volumes[best.Name]; !ok {
+			h.Err = fmt.Errorf("path %s: volume %q of %s is not defined in its pod template", p, best.Name, cfg.Target)
+			return h
+		} else {
+			switch {
+			case v.PersistentVolumeClaim != nil:
+				src.PersistentVolumeClaim = &corev1.PersistentVolumeClaimVolumeSource{ClaimName: v.PersistentVolumeClaim.ClaimName, ReadOnly: true}
+			case v.HostPath != nil:
+				// node-local data: the host Job reads it on the pod's node
+				src.HostPath = v.HostPath.DeepCopy()
+			default:
+				h.Err = fmt.Errorf("path %s is on volume %q (%s) of %s: only PersistentVolumeClaim and hostPath volumes can be read from outside the pod; keep this data on a PersistentVolumeClaim", p, best.Name, volumeKind(v), cfg.Target)
+				return h
+			}
+		}
+		if pvc := src.PersistentVolumeClaim; pvc != nil {
+			claim, err := c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, pvc.ClaimName, metav1.GetOptions{})
+			if err != nil {
+				if apierrors.IsNotFound(err) {
+					h.Err = fmt.Errorf("path %s: persistentvolumeclaim %s (volume %q of %s) not found", p, pvc.ClaimName, best.Name, cfg.Target)
+				} else {
+					h.Err = fmt.Errorf("path %s: persistentvolumeclaim %s: %w", p, pvc.ClaimName, err)
+				}
+				return h
+			}
+			if err := claimUsable(claim); err != nil {
+				h.Err = err
+				return h
+			}
+		}
+		added[best.MountPath] = true
+		h.Mounts = append(h.Mounts, HostMount{Volume: fmt.Sprintf("data-%d", len(h.Mounts)), Source: src,
+			MountPath: best.MountPath, SubPath: best.SubPath})
+	}
+	return h
+}
+
+// pinIfNeeded schedules the host onto node when one of its volumes can only be mounted
+// there (ReadWriteOnce in use by a pod on that node) or is node-local (hostPath).
+func (h *Host) pinIfNeeded(ctx context.Context, c kubernetes.Interface, ns, node string) {
+	for _, m := range h.Mounts {
+		if m.Source.HostPath != nil {
+			h.Node = node
+			return
+		}
+		if pvc := m.Source.PersistentVolumeClaim; pvc != nil {
+			claim, err := c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, pvc.ClaimName, metav1.GetOptions{})
+			if err == nil && hasMode(claim, corev1.ReadWriteOnce) {
+				h.Node = node
+				return
+			}
+		}
+	}
+}
+
+func claimUsable(pvc *corev1.PersistentVolumeClaim) error {
+	if hasMode(pvc, corev1.ReadWriteOncePod) {
+		return fmt.Errorf("persistentvolumeclaim %s is ReadWriteOncePod: no pod but the one using it may mount it; use ReadWriteOnce, or back it up while the workload is scaled down", pvc.Name)
+	}
+	if pvc.Status.Phase != corev1.ClaimBound {
+		return fmt.Errorf("persistentvolumeclaim %s is %s, not Bound: there is no data to back up yet", pvc.Name, pvc.Status.Phase)
+	}
+	return nil
+}
+
+func hasMode(pvc *corev1.PersistentVolumeClaim, mode corev1.PersistentVolumeAccessMode) bool {
+	for _, m := range pvc.Spec.AccessModes {
+		if m == mode {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeUsingClaim finds the node of a running pod that mounts the claim.
+func nodeUsingClaim(ctx context.Context, c kubernetes.Interface, ns, claim string) (string, error) {
+	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	for _, p := range pods.Items {
+		if p.Spec.NodeName == "" || p.Status.Phase != corev1.PodRunning {
+			continue
+		}
+		for _, v := range p.Spec.Volumes {
+			if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == claim {
+				return p.Spec.NodeName, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+func volumeKind(v corev1.Volume) string {
+	switch {
+	case v.EmptyDir != nil:
+		return "emptyDir"
+	case v.ConfigMap != nil:
+		return "configMap"
+	case v.Secret != nil:
+		return "secret"
+	case v.Projected != nil:
+		return "projected"
+	case v.Ephemeral != nil:
+		return "ephemeral"
+	case v.NFS != nil:
+		return "nfs"
+	case v.CSI != nil:
+		return "csi"
+	}
+	return "unsupported volume type"
+}
+
+// under reports whether p is dir or below it.
+func under(p, dir string) bool {
+	p, dir = path.Clean(p), path.Clean(dir)
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
+}

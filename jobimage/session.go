@@ -1,0 +1,365 @@
+package jobimage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-stash/kubectl-stash/internal/api"
+	"github.com/kubectl-stash/kubectl-stash/jobimage/annotate"
+)
+
+// Session runs one backup session: the pod of a session Job (created by the CronJob or by
+// `kubectl stash trigger`).
+type Session struct {
+	Client    kubernetes.Interface
+	Namespace string
+	// Job is the session Job's name.
+	Job    string
+	Config api.BackupConfig
+	// RepoURL is the repository URL from the Secret (pvc:// is mapped for host pods).
+	RepoURL string
+	Log     io.Writer
+	Now     func() time.Time
+	// Poll is how often hosts are looked at (default 2s).
+	Poll time.Duration
+	// Grace is how long timed-out hosts get to stop before they are recorded (default 30s).
+	Grace time.Duration
+}
+
+// Run resolves the hosts, creates a host Job for each, waits for them, and writes the
+// session status on the session Job. It returns the session's final phase; the error is
+// set for anything but Succeeded and Skipped.
+func (s *Session) Run(ctx context.Context) (api.Phase, error) {
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Log == nil {
+		s.Log = io.Discard
+	}
+	if s.Poll <= 0 {
+		s.Poll = 2 * time.Second
+	}
+	if s.Grace <= 0 {
+		s.Grace = 30 * time.Second
+	}
+	jobs := s.Client.BatchV1().Jobs(s.Namespace)
+	self, err := jobs.Get(ctx, s.Job, metav1.GetOptions{})
+	if err != nil {
+		return api.PhaseFailed, fmt.Errorf("read own job %s/%s: %w", s.Namespace, s.Job, err)
+	}
+	ann := annotate.NewJobAnnotator(s.Client, s.Namespace, s.Job)
+	start := s.Now()
+	status := api.SessionStatus{SchemaVersion: api.SchemaVersion, Phase: api.PhaseRunning, StartTime: start.UTC().Format(time.RFC3339)}
+	finish := func(phase api.Phase, msg string) (api.Phase, error) {
+		status.Phase = phase
+		if msg != "" {
+			status.Error = msg
+		}
+		status.CompletionTime = s.Now().UTC().Format(time.RFC3339)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+		defer cancel()
+		werr := ann.AnnotateJSON(wctx, api.AnnotationSessionStatus, status)
+		fmt.Fprintf(s.Log, "session %s: %s%s\n", s.Job, phase, prefixed(": ", status.Error))
+		var err error
+		if phase != api.PhaseSucceeded && phase != api.PhaseSkipped {
+			err = fmt.Errorf("session %s %s: %s", s.Job, phase, status.Error)
+		}
+		return phase, errors.Join(err, werr)
+	}
+
+	if other, err := s.runningSibling(ctx, self); err != nil {
+		return finish(api.PhaseFailed, err.Error())
+	} else if other != "" {
+		return finish(api.PhaseSkipped, fmt.Sprintf("session %s of backup configuration %s is still running; two sessions never write the same hosts at once", other, s.Config.Name))
+	}
+	if err := ann.AnnotateJSON(ctx, api.AnnotationSessionStatus, status); err != nil {
+		return api.PhaseFailed, err
+	}
+
+	repoClaim, repoFileURL, _, err := api.PVCRepository(s.RepoURL)
+	if err != nil {
+		return finish(api.PhaseFailed, err.Error())
+	}
+	hosts, err := ResolveHosts(ctx, s.Client, s.Namespace, s.Config)
+	if err != nil {
+		return finish(api.PhaseFailed, err.Error())
+	}
+	status.TotalHosts = len(hosts)
+	fmt.Fprintf(s.Log, "session %s: %d host(s) of %s\n", s.Job, len(hosts), s.Config.Target)
+	for _, h := range hosts {
+		job, err := HostJob(self, s.Config, h, repoClaim, repoFileURL, s.Now().UTC().Format(time.RFC3339))
+		if err != nil {
+			return finish(api.PhaseFailed, fmt.Sprintf("host %s: %v", h.Name, err))
+		}
+		if _, err := jobs.Create(ctx, job, metav1.CreateOptions{FieldManager: annotate.FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
+			// a restarted session pod finds its host Jobs already there and adopts them
+			return finish(api.PhaseFailed, fmt.Sprintf("create host job %s: %v", job.Name, err))
+		}
+		if h.Err != nil {
+			fmt.Fprintf(s.Log, "host %s: Failed: %v\n", h.Name, h.Err)
+		} else {
+			fmt.Fprintf(s.Log, "host %s: job %s created\n", h.Name, job.Name)
+		}
+	}
+
+	var deadline <-chan time.Time
+	if s.Config.Timeout != "" {
+		d, err := time.ParseDuration(s.Config.Timeout)
+		if err != nil {
+			return finish(api.PhaseFailed, fmt.Sprintf("timeout %q: %v", s.Config.Timeout, err))
+		}
+		timer := time.NewTimer(d - s.Now().Sub(self.CreationTimestamp.Time))
+		defer timer.Stop()
+		deadline = timer.C
+	}
+	tick := time.NewTicker(s.Poll)
+	defer tick.Stop()
+	last := ""
+	for {
+		hs, err := s.hostStates(ctx)
+		if err == nil {
+			status.Hosts, status.SessionDuration = summarize(hs)
+			if b, _ := json.Marshal(status); string(b) != last {
+				if err := ann.AnnotateJSON(ctx, api.AnnotationSessionStatus, status); err == nil {
+					last = string(b)
+				}
+			}
+			if len(hs) >= len(hosts) && allFinal(hs) {
+				phase := api.PhaseSucceeded
+				if status.Hosts.Failed > 0 {
+					phase = api.PhaseFailed
+					status.Error = fmt.Sprintf("%d of %d hosts failed", status.Hosts.Failed, status.TotalHosts)
+				}
+				return finish(phase, "")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			s.stopHosts(context.WithoutCancel(ctx), "canceled: the session was stopped")
+			hs, _ := s.hostStates(context.WithoutCancel(ctx))
+			status.Hosts, status.SessionDuration = summarize(hs)
+			return finish(api.PhaseFailed, "canceled: the session was stopped")
+		case <-deadline:
+			msg := fmt.Sprintf("deadline exceeded: the session did not finish within its timeout of %s", s.Config.Timeout)
+			s.stopHosts(ctx, "deadline exceeded")
+			hs, _ := s.hostStates(ctx)
+			status.Hosts, status.SessionDuration = summarize(hs)
+			return finish(api.PhaseFailed, msg)
+		case <-tick.C:
+		}
+	}
+}
+
+// runningSibling returns the name of an older session of the same configuration that has
+// not finished. Among sessions created together, the older (then the smaller name) runs.
+func (s *Session) runningSibling(ctx context.Context, self *batchv1.Job) (string, error) {
+	list, err := s.Client.BatchV1().Jobs(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: fmt.Sprintf("%s=%s,%s=%s",
+		api.LabelBackupConfiguration, s.Config.Name, api.LabelComponent, api.ComponentSession)})
+	if err != nil {
+		return "", fmt.Errorf("list sessions of %s: %w", s.Config.Name, err)
+	}
+	for _, j := range list.Items {
+		if j.Name == self.Name || jobFinished(&j) {
+			continue
+		}
+		if st, ok := sessionStatusOf(&j); ok && st.Phase.Final() {
+			continue
+		}
+		older := j.CreationTimestamp.Before(&self.CreationTimestamp) ||
+			(j.CreationTimestamp.Equal(&self.CreationTimestamp) && j.Name < self.Name)
+		if older {
+			return j.Name, nil
+		}
+	}
+	return "", nil
+}
+
+func sessionStatusOf(j *batchv1.Job) (api.SessionStatus, bool) {
+	var st api.SessionStatus
+	v, ok := j.Annotations[api.AnnotationSessionStatus]
+	if !ok || api.Decode(api.AnnotationSessionStatus, v, &st) != nil {
+		return st, false
+	}
+	return st, true
+}
+
+func jobFinished(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+func jobFailed(j *batchv1.Job) (bool, string) {
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			return true, c.Reason + ": " + c.Message
+		}
+	}
+	return false, ""
+}
+
+// hostStates reads every host Job of this session and settles the hosts whose pod ended
+// without a final status of its own (OOM-killed, evicted, deleted): they are recorded
+// Failed with the reason, on their Job, so no host stays Running forever.
+func (s *Session) hostStates(ctx context.Context) ([]api.HostStatus, error) {
+	list, err := s.Client.BatchV1().Jobs(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: fmt.Sprintf("%s=%s,%s=%s",
+		api.LabelBackupSession, s.Job, api.LabelComponent, api.ComponentHost)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.HostStatus, 0, len(list.Items))
+	for i := range list.Items {
+		j := &list.Items[i]
+		st := api.HostStatus{SchemaVersion: api.SchemaVersion, Hostname: j.Labels[api.LabelHost], Phase: api.PhasePending}
+		if v, ok := j.Annotations[api.AnnotationHostStatus]; ok {
+			_ = api.Decode(api.AnnotationHostStatus, v, &st)
+		}
+		if !st.Phase.Final() {
+			if failed, why := jobFailed(j); failed {
+				st.Phase = api.PhaseFailed
+				st.Progress = nil
+				st.Error = s.podFailure(ctx, j.Name, why)
+				if st.StartTime != "" {
+					if t, err := time.Parse(time.RFC3339, st.StartTime); err == nil {
+						st.Duration = s.Now().Sub(t).Round(time.Millisecond).String()
+					}
+				}
+				st.UpdateTime = s.Now().UTC().Format(time.RFC3339)
+				if err := annotate.NewJobAnnotator(s.Client, s.Namespace, j.Name).AnnotateJSON(ctx, api.AnnotationHostStatus, st); err != nil {
+					return nil, err
+				}
+				fmt.Fprintf(s.Log, "host %s: Failed: %s\n", st.Hostname, st.Error)
+			} else if jobFinished(j) {
+				st.Phase = api.PhaseFailed
+				st.Error = "the host pod exited without writing its final status"
+			}
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].Hostname < out[k].Hostname })
+	return out, nil
+}
+
+// podFailure explains why a host Job's pod ended without a status: the container's
+// termination reason (OOMKilled), an eviction, or the pod's disappearance.
+func (s *Session) podFailure(ctx context.Context, job, jobReason string) string {
+	pods, err := s.Client.CoreV1().Pods(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: api.JobNameLabel + "=" + job})
+	if err != nil || len(pods.Items) == 0 {
+		return "the host pod vanished before it reported a result (" + jobReason + ")"
+	}
+	for _, p := range pods.Items {
+		for _, cs := range p.Status.ContainerStatuses {
+			if t := cs.State.Terminated; t != nil && t.Reason == "OOMKilled" {
+				return "OOMKilled: the host pod ran out of memory; raise its limit (--memory-limit)"
+			}
+			if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
+				return fmt.Sprintf("the host container exited with code %d (%s) before it reported a result", t.ExitCode, t.Reason)
+			}
+		}
+		if p.Status.Reason != "" {
+			return fmt.Sprintf("the host pod was %s: %s", p.Status.Reason, p.Status.Message)
+		}
+	}
+	return "the host pod ended before it reported a result (" + jobReason + ")"
+}
+
+// stopHosts suspends the host Jobs still running (Kubernetes deletes their pods), waits a
+// grace period for them to go, and records them Failed with reason.
+func (s *Session) stopHosts(ctx context.Context, reason string) {
+	hs, err := s.hostStates(ctx)
+	if err != nil {
+		return
+	}
+	jobs := s.Client.BatchV1().Jobs(s.Namespace)
+	var stopped []string
+	for _, h := range hs {
+		if h.Phase.Final() {
+			continue
+		}
+		name := api.HostJobName(s.Job, h.Hostname)
+		if _, err := jobs.Patch(ctx, name, types.MergePatchType, []byte(`{"spec":{"suspend":true}}`),
+			metav1.PatchOptions{FieldManager: annotate.FieldManager}); err == nil {
+			stopped = append(stopped, name)
+		}
+	}
+	// the host pods write "canceled" when they get SIGTERM; the session's reason is the
+	// one that counts, so it is written after they are gone
+	end := s.Now().Add(s.Grace)
+	for _, name := range stopped {
+		for s.Now().Before(end) {
+			pods, err := s.Client.CoreV1().Pods(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: api.JobNameLabel + "=" + name})
+			if err != nil || len(pods.Items) == 0 {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		j, err := jobs.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			continue
+		}
+		st := api.HostStatus{SchemaVersion: api.SchemaVersion, Hostname: j.Labels[api.LabelHost]}
+		if v, ok := j.Annotations[api.AnnotationHostStatus]; ok {
+			_ = api.Decode(api.AnnotationHostStatus, v, &st)
+		}
+		st.Phase, st.Error, st.Progress = api.PhaseFailed, reason, nil
+		if t, err := time.Parse(time.RFC3339, st.StartTime); err == nil && st.StartTime != "" {
+			st.Duration = s.Now().Sub(t).Round(time.Millisecond).String()
+		}
+		st.UpdateTime = s.Now().UTC().Format(time.RFC3339)
+		_ = annotate.NewJobAnnotator(s.Client, s.Namespace, name).AnnotateJSON(ctx, api.AnnotationHostStatus, st)
+		fmt.Fprintf(s.Log, "host %s: Failed: %s\n", st.Hostname, reason)
+	}
+}
+
+// summarize counts hosts by phase and sums their durations (the seed's sessionDuration).
+func summarize(hs []api.HostStatus) (api.HostCounts, string) {
+	var c api.HostCounts
+	var total time.Duration
+	for _, h := range hs {
+		switch h.Phase {
+		case api.PhaseSucceeded:
+			c.Succeeded++
+		case api.PhaseFailed:
+			c.Failed++
+		case api.PhaseRunning:
+			c.Running++
+		default:
+			c.Pending++
+		}
+		if d, err := time.ParseDuration(h.Duration); err == nil {
+			total += d
+		}
+	}
+	return c, total.String()
+}
+
+func allFinal(hs []api.HostStatus) bool {
+	for _, h := range hs {
+		if !h.Phase.Final() {
+			return false
+		}
+	}
+	return true
+}
+
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
+}
