@@ -9,13 +9,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
+	"github.com/kubectl-stash/kubectl-stash/internal/workload"
 )
 
 // HostJob builds the Job that backs up one host. The session Job owns it, so it goes
 // when the session goes (the CronJob's history limit). A host that cannot be backed up
 // gets a suspended Job carrying its Failed status: every host has its record in the
 // same place, whatever the host count.
-func HostJob(session *batchv1.Job, cfg api.BackupConfig, h Host, repoClaim, repoFileURL string, now string) (*batchv1.Job, error) {
+func HostJob(session *batchv1.Job, cfg api.BackupConfig, h workload.Host, repoClaim, repoFileURL string, now string) (*batchv1.Job, error) {
 	name := api.HostJobName(session.Name, h.Name)
 	spec := api.HostSpec{SchemaVersion: api.SchemaVersion, Config: cfg.Name, Session: session.Name, Hostname: h.Name,
 		Target: cfg.Target, Paths: cfg.Paths, Excludes: cfg.Excludes, Retention: cfg.Retention,
@@ -74,7 +75,7 @@ func labelValue(s string) string {
 	return s
 }
 
-func hostPodSpec(cfg api.BackupConfig, h Host, repoClaim, repoFileURL string) (corev1.PodSpec, error) {
+func hostPodSpec(cfg api.BackupConfig, h workload.Host, repoClaim, repoFileURL string) (corev1.PodSpec, error) {
 	rt := cfg.Runtime
 	readOnlyRoot, noEscalation, root := true, false, int64(0)
 	// Read every file whatever its owner or mode, and nothing more: uid 0 with all

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
+	"github.com/kubectl-stash/kubectl-stash/internal/workload"
 	"github.com/kubectl-stash/kubectl-stash/jobimage/annotate"
 )
 
@@ -92,7 +93,7 @@ func (s *Session) Run(ctx context.Context) (api.Phase, error) {
 	if err != nil {
 		return finish(api.PhaseFailed, err.Error())
 	}
-	hosts, err := ResolveHosts(ctx, s.Client, s.Namespace, s.Config)
+	hosts, err := workload.ResolveHosts(ctx, s.Client, s.Namespace, s.Config)
 	if err != nil {
 		return finish(api.PhaseFailed, err.Error())
 	}

@@ -1,4 +1,7 @@
-package jobimage
+// Package workload finds the hosts of a backup target as the seeds name them (host-0,
+// host-<ordinal>, node names) and the volumes each host mounts. Both the plugin (to check a
+// configuration before it is created) and the session pod (to run it) use it.
+package workload
 
 import (
 	"context"
