@@ -6,6 +6,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-stash/kubectl-stash/internal/version"
 )
 
 // GlobalOptions are shared by every verb: kubeconfig flags and the job image.
@@ -41,5 +43,17 @@ a Job, and status lives in annotations on those Jobs.`,
 	root.PersistentFlags().StringVar(&g.Image, "image", "", "job image to run (default: the image pinned to this plugin's version)")
 
 	root.AddCommand(NewCmdVersion(g, streams))
+	root.AddCommand(NewCmdBackup(g, streams))
+	root.AddCommand(NewCmdTrigger(g, streams))
+	root.AddCommand(NewCmdGet(g, streams))
+	root.AddCommand(NewCmdDescribe(g, streams))
 	return root
+}
+
+// JobImage is the image the jobs run: --image, else the one pinned to this plugin's version.
+func (g *GlobalOptions) JobImage() string {
+	if g.Image != "" {
+		return g.Image
+	}
+	return version.DefaultImage()
 }

@@ -1,0 +1,444 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-stash/kubectl-stash/internal/api"
+	"github.com/kubectl-stash/kubectl-stash/internal/workload"
+	"github.com/kubectl-stash/kubectl-stash/plugin/jobs"
+)
+
+// BackupOptions are the flags of `kubectl stash backup`.
+type BackupOptions struct {
+	global *GlobalOptions
+
+	Target       string
+	Name         string
+	Repository   string
+	Paths        []string
+	Excludes     []string
+	MountPath    string
+	Schedule     string
+	Retention    api.Retention
+	HistoryLimit int
+	Timeout      time.Duration
+
+	CPURequest, CPULimit, MemoryRequest, MemoryLimit string
+	Nice, IONiceClass, IONiceData                    int
+	NodeSelector                                     []string
+	Tolerations                                      []string
+	ServiceAccount                                   string
+	RunAsUser, RunAsGroup                            int64
+
+	DryRun string
+	Output string
+
+	namespace string
+	client    kubernetes.Interface
+	cfg       api.BackupConfig
+	niceSet   bool
+	ioDataSet bool
+	uidSet    bool
+	gidSet    bool
+
+	genericiooptions.IOStreams
+}
+
+var targetKinds = map[string]string{
+	"deployment": "deployment", "deployments": "deployment", "deploy": "deployment",
+	"statefulset": "statefulset", "statefulsets": "statefulset", "sts": "statefulset",
+	"daemonset": "daemonset", "daemonsets": "daemonset", "ds": "daemonset",
+	"replicaset": "replicaset", "replicasets": "replicaset", "rs": "replicaset",
+	"replicationcontroller": "replicationcontroller", "replicationcontrollers": "replicationcontroller", "rc": "replicationcontroller",
+	"pvc": "pvc", "persistentvolumeclaim": "pvc", "persistentvolumeclaims": "pvc",
+}
+
+// NewCmdBackup returns `kubectl stash backup`.
+func NewCmdBackup(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &BackupOptions{global: g, IOStreams: streams, HistoryLimit: 5, DryRun: "none"}
+	cmd := &cobra.Command{
+		Use:   "backup KIND/NAME --repo REPOSITORY --paths PATH[,PATH]",
+		Short: "Create or update a backup configuration (a CronJob) for a workload or volume",
+		Long: `Create or update the backup configuration of a Deployment, StatefulSet, DaemonSet,
+ReplicaSet, ReplicationController or stand-alone PVC: a ServiceAccount, a Role, a
+RoleBinding and a CronJob. Each run of the CronJob is a backup session: a Job that finds
+the target's hosts (host-0; host-<ordinal> for a StatefulSet; the node name for a
+DaemonSet) and backs up each host's paths in a Job of its own, one snapshot per path.
+
+Without --schedule the configuration only runs when triggered (kubectl stash trigger).
+Running the command again with other flags updates the configuration in place.`,
+		Example: `  # Back up /source/data of a Deployment every night at 1:30, keeping 7 daily snapshots
+  kubectl stash backup deployment/shop --repo s3-repo --paths /source/data \
+    --schedule "30 1 * * *" --keep-daily 7
+
+  # Every StatefulSet replica's volume, as host-0, host-1, ...; only when triggered
+  kubectl stash backup statefulset/db --repo s3-repo --paths /var/lib/db
+
+  # A stand-alone PVC, mounted at /data in the backup pod
+  kubectl stash backup pvc/uploads --repo s3-repo --paths /data --schedule "@hourly"
+
+  # Low priority and bounded resources for the backup pods
+  kubectl stash backup deployment/shop --repo s3-repo --paths /source/data --nice 10 \
+    --ionice-class 3 --cpu-limit 500m --memory-limit 512Mi
+
+  # Print the objects instead of creating them, for GitOps
+  kubectl stash backup deployment/shop --repo s3-repo --paths /source/data --dry-run=client -o yaml`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.niceSet = cmd.Flags().Changed("nice")
+			o.ioDataSet = cmd.Flags().Changed("ionice-data")
+			o.uidSet = cmd.Flags().Changed("run-as-user")
+			o.gidSet = cmd.Flags().Changed("run-as-group")
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Name, "name", "", "name of the backup configuration (default: NAME-backup)")
+	f.StringVar(&o.Repository, "repo", "", "repository Secret (kubectl stash repo create)")
+	f.StringSliceVar(&o.Paths, "paths", nil, "absolute paths to back up, as the workload's containers mount them; one snapshot each")
+	f.StringArrayVar(&o.Excludes, "exclude", nil, "glob of files to leave out (a pattern with / matches the full path); repeatable")
+	f.StringVar(&o.MountPath, "mount-path", "/data", "for a pvc target: where the volume is mounted in the backup pod")
+	f.StringVar(&o.Schedule, "schedule", "", "cron schedule (\"*/30 * * * *\", \"@daily\"); empty: run only when triggered")
+	f.IntVar(&o.Retention.KeepLast, "keep-last", 0, "retention: keep the N newest snapshots of each host and path")
+	f.IntVar(&o.Retention.KeepHourly, "keep-hourly", 0, "retention: keep the newest snapshot of each of the last N hours")
+	f.IntVar(&o.Retention.KeepDaily, "keep-daily", 0, "retention: keep the newest snapshot of each of the last N days")
+	f.IntVar(&o.Retention.KeepWeekly, "keep-weekly", 0, "retention: keep the newest snapshot of each of the last N weeks")
+	f.IntVar(&o.Retention.KeepMonthly, "keep-monthly", 0, "retention: keep the newest snapshot of each of the last N months")
+	f.IntVar(&o.Retention.KeepYearly, "keep-yearly", 0, "retention: keep the newest snapshot of each of the last N years")
+	f.IntVar(&o.HistoryLimit, "history-limit", o.HistoryLimit, "sessions (Jobs) to keep, succeeded and failed each")
+	f.DurationVar(&o.Timeout, "timeout", 0, "fail hosts still running after this long (e.g. 2h); 0: no limit")
+	f.StringVar(&o.CPURequest, "cpu-request", "", "CPU request of each backup pod (e.g. 100m)")
+	f.StringVar(&o.CPULimit, "cpu-limit", "", "CPU limit of each backup pod")
+	f.StringVar(&o.MemoryRequest, "memory-request", "", "memory request of each backup pod (e.g. 128Mi)")
+	f.StringVar(&o.MemoryLimit, "memory-limit", "", "memory limit of each backup pod")
+	f.IntVar(&o.Nice, "nice", 0, "CPU niceness of the backup process, 0..19 (negative needs CAP_SYS_NICE)")
+	f.IntVar(&o.IONiceClass, "ionice-class", 0, "I/O class of the backup process: 2 best-effort, 3 idle (1 realtime needs CAP_SYS_ADMIN)")
+	f.IntVar(&o.IONiceData, "ionice-data", 4, "I/O priority within the class, 0 (highest) .. 7")
+	f.StringArrayVar(&o.NodeSelector, "node-selector", nil, "KEY=VALUE node label the backup pods require; repeatable")
+	f.StringArrayVar(&o.Tolerations, "toleration", nil, "KEY[=VALUE]:EFFECT or KEY:Exists:EFFECT taint the backup pods tolerate; repeatable")
+	f.StringVar(&o.ServiceAccount, "service-account", "", "existing ServiceAccount for the jobs (default: one created for this configuration)")
+	f.Int64Var(&o.RunAsUser, "run-as-user", 0, "run the backup process as this uid, replacing the default security context (uid 0 with only DAC_READ_SEARCH)")
+	f.Int64Var(&o.RunAsGroup, "run-as-group", 0, "run the backup process with this gid (with --run-as-user)")
+	f.StringVar(&o.DryRun, "dry-run", o.DryRun, "none, client (print the objects) or server (send them, persist nothing)")
+	f.Lookup("dry-run").NoOptDefVal = "client"
+	f.StringVarP(&o.Output, "output", "o", "", "yaml or json: print the objects")
+	return cmd
+}
+
+// Complete parses the target and builds the configuration.
+func (o *BackupOptions) Complete(args []string) error {
+	o.Target = args[0]
+	ns, _, err := o.global.ConfigFlags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return err
+	}
+	o.namespace = ns
+	if o.DryRun != "client" {
+		cfg, err := o.global.ConfigFlags.ToRESTConfig()
+		if err != nil {
+			return err
+		}
+		if o.client, err = kubernetes.NewForConfig(cfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseTarget reads KIND/NAME.
+func parseTarget(s string) (api.Target, error) {
+	kind, name, ok := strings.Cut(s, "/")
+	k, known := targetKinds[strings.ToLower(kind)]
+	if !ok || name == "" || !known {
+		return api.Target{}, fmt.Errorf("target %q: want KIND/NAME with KIND one of deployment, statefulset, daemonset, replicaset, replicationcontroller, pvc", s)
+	}
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return api.Target{}, fmt.Errorf("target %q: invalid name: %s", s, strings.Join(errs, "; "))
+	}
+	return api.Target{Kind: k, Name: name}, nil
+}
+
+// Validate checks the flags and builds the configuration; it touches no cluster.
+func (o *BackupOptions) Validate() error {
+	t, err := parseTarget(o.Target)
+	if err != nil {
+		return err
+	}
+	name := o.Name
+	if name == "" {
+		name = t.Name + "-backup"
+	}
+	// session Jobs are named <config>-<suffix> and host Jobs <session>-<host>; leave them room
+	if errs := validation.IsDNS1123Label(name); len(errs) > 0 || len(name) > 40 {
+		return fmt.Errorf("configuration name %q: want a DNS label of at most 40 characters (session and host Jobs append to it); give --name", name)
+	}
+	if o.Repository == "" {
+		return fmt.Errorf("no repository: give --repo NAME (create one with kubectl stash repo create NAME --url URL)")
+	}
+	if t.Kind == "pvc" && len(o.Paths) == 0 {
+		o.Paths = []string{o.MountPath}
+	}
+	if len(o.Paths) == 0 {
+		return fmt.Errorf("no paths: give --paths with the absolute paths to back up, as %s's containers mount them", t)
+	}
+	var paths []string
+	for _, p := range o.Paths {
+		if !path.IsAbs(p) {
+			return fmt.Errorf("--paths %q: want an absolute path, as the workload's containers see it", p)
+		}
+		paths = append(paths, path.Clean(p))
+	}
+	if o.Schedule != "" {
+		if _, err := cron.ParseStandard(o.Schedule); err != nil {
+			return fmt.Errorf("--schedule %q is not a valid cron expression: %v (want 5 fields, e.g. \"30 1 * * *\", or @hourly/@daily/@weekly)", o.Schedule, err)
+		}
+	}
+	r := o.Retention
+	for flag, v := range map[string]int{"keep-last": r.KeepLast, "keep-hourly": r.KeepHourly, "keep-daily": r.KeepDaily,
+		"keep-weekly": r.KeepWeekly, "keep-monthly": r.KeepMonthly, "keep-yearly": r.KeepYearly, "history-limit": o.HistoryLimit} {
+		if v < 0 {
+			return fmt.Errorf("--%s %d: want 0 or more", flag, v)
+		}
+	}
+	if o.Timeout < 0 {
+		return fmt.Errorf("--timeout %s: want a positive duration", o.Timeout)
+	}
+	rt := api.Runtime{ServiceAccount: o.ServiceAccount}
+	if o.niceSet {
+		if o.Nice < -20 || o.Nice > 19 {
+			return fmt.Errorf("--nice %d: want -20..19", o.Nice)
+		}
+		rt.Nice = &o.Nice
+	}
+	if o.IONiceClass != 0 {
+		if o.IONiceClass < 1 || o.IONiceClass > 3 {
+			return fmt.Errorf("--ionice-class %d: want 1 (realtime), 2 (best-effort) or 3 (idle)", o.IONiceClass)
+		}
+		rt.IONiceClass = o.IONiceClass
+		if o.ioDataSet {
+			if o.IONiceData < 0 || o.IONiceData > 7 {
+				return fmt.Errorf("--ionice-data %d: want 0..7", o.IONiceData)
+			}
+			rt.IONiceData = &o.IONiceData
+		}
+	}
+	res := corev1.ResourceRequirements{}
+	for _, q := range []struct {
+		flag, val string
+		list      *corev1.ResourceList
+		name      corev1.ResourceName
+	}{{"cpu-request", o.CPURequest, &res.Requests, corev1.ResourceCPU}, {"cpu-limit", o.CPULimit, &res.Limits, corev1.ResourceCPU},
+		{"memory-request", o.MemoryRequest, &res.Requests, corev1.ResourceMemory}, {"memory-limit", o.MemoryLimit, &res.Limits, corev1.ResourceMemory}} {
+		if q.val == "" {
+			continue
+		}
+		v, err := resource.ParseQuantity(q.val)
+		if err != nil {
+			return fmt.Errorf("--%s %q: %v", q.flag, q.val, err)
+		}
+		if *q.list == nil {
+			*q.list = corev1.ResourceList{}
+		}
+		(*q.list)[q.name] = v
+	}
+	if len(res.Requests)+len(res.Limits) > 0 {
+		rt.Resources, _ = json.Marshal(res)
+	}
+	for _, s := range o.NodeSelector {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("--node-selector %q: want KEY=VALUE", s)
+		}
+		if rt.NodeSelector == nil {
+			rt.NodeSelector = map[string]string{}
+		}
+		rt.NodeSelector[k] = v
+	}
+	if len(o.Tolerations) > 0 {
+		var tols []corev1.Toleration
+		for _, s := range o.Tolerations {
+			t, err := parseToleration(s)
+			if err != nil {
+				return err
+			}
+			tols = append(tols, t)
+		}
+		rt.Tolerations, _ = json.Marshal(tols)
+	}
+	if o.uidSet || o.gidSet {
+		noEscalation := false
+		sc := corev1.SecurityContext{AllowPrivilegeEscalation: &noEscalation, Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+		if o.uidSet {
+			sc.RunAsUser = &o.RunAsUser
+		}
+		if o.gidSet {
+			sc.RunAsGroup = &o.RunAsGroup
+		}
+		rt.SecurityContext, _ = json.Marshal(sc)
+	}
+	switch o.DryRun {
+	case "none", "client", "server":
+	default:
+		return fmt.Errorf("--dry-run %q: want none, client or server", o.DryRun)
+	}
+	switch o.Output {
+	case "", "yaml", "json":
+	default:
+		return fmt.Errorf("--output %q: want yaml or json", o.Output)
+	}
+	o.cfg = api.BackupConfig{SchemaVersion: api.SchemaVersion, Name: name, Target: t, Repository: o.Repository,
+		Paths: paths, Excludes: o.Excludes, Schedule: o.Schedule, Retention: o.Retention, HistoryLimit: o.HistoryLimit,
+		Image: o.global.JobImage(), Runtime: rt}
+	if t.Kind == "pvc" {
+		o.cfg.MountPath = path.Clean(o.MountPath)
+	}
+	if o.Timeout > 0 {
+		o.cfg.Timeout = o.Timeout.String()
+	}
+	return nil
+}
+
+func parseToleration(s string) (corev1.Toleration, error) {
+	bad := fmt.Errorf("--toleration %q: want KEY=VALUE:EFFECT, KEY:EFFECT (any value) or :Exists (every taint)", s)
+	if s == ":Exists" {
+		return corev1.Toleration{Operator: corev1.TolerationOpExists}, nil
+	}
+	kv, effect, ok := strings.Cut(s, ":")
+	if !ok {
+		return corev1.Toleration{}, bad
+	}
+	t := corev1.Toleration{Effect: corev1.TaintEffect(effect)}
+	switch t.Effect {
+	case corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute, "":
+	default:
+		return corev1.Toleration{}, bad
+	}
+	if k, v, ok := strings.Cut(kv, "="); ok {
+		t.Key, t.Value, t.Operator = k, v, corev1.TolerationOpEqual
+	} else {
+		t.Key, t.Operator = kv, corev1.TolerationOpExists
+	}
+	if t.Key == "" {
+		return corev1.Toleration{}, bad
+	}
+	return t, nil
+}
+
+// Run checks what the configuration refers to, then creates or updates its objects.
+func (o *BackupOptions) Run(ctx context.Context) error {
+	objs, err := jobs.Build(o.cfg, o.namespace)
+	if err != nil {
+		return err
+	}
+	if o.DryRun == "client" {
+		return printObjects(o.Out, objs.List(), o.Output)
+	}
+	if err := checkRepositorySecret(ctx, o.client, o.namespace, o.cfg.Repository); err != nil {
+		return err
+	}
+	hosts, err := workload.ResolveHosts(ctx, o.client, o.namespace, o.cfg)
+	if err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		// a host that cannot be backed up now would fail every session: say so now
+		if h.Err != nil {
+			return fmt.Errorf("%s: %s: %w", o.cfg.Target, h.Name, h.Err)
+		}
+	}
+	results, err := jobs.Apply(ctx, o.client, objs.List(), o.DryRun == "server")
+	for _, r := range results {
+		if o.Output == "" {
+			fmt.Fprintln(o.Out, r)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if o.Output != "" {
+		return printObjects(o.Out, objs.List(), o.Output)
+	}
+	when := "runs only when triggered: kubectl stash trigger " + o.cfg.Name
+	if o.cfg.Schedule != "" {
+		when = fmt.Sprintf("runs on schedule %q", o.cfg.Schedule)
+	}
+	fmt.Fprintf(o.Out, "backup configuration %s of %s (%d host(s) now) %s\n", o.cfg.Name, o.cfg.Target, len(hosts), when)
+	return nil
+}
+
+func checkRepositorySecret(ctx context.Context, c kubernetes.Interface, ns, name string) error {
+	s, err := c.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("repository secret %q not found in namespace %s: create it with kubectl stash repo create %s --url URL --generate-password", name, ns, name)
+	}
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("repository secret %q: forbidden: you may not get secrets in namespace %s (RBAC): %w", name, ns, err)
+	}
+	if err != nil {
+		return fmt.Errorf("repository secret %q: %w", name, err)
+	}
+	for _, k := range []string{api.SecretKeyRepository, api.SecretKeyPassword} {
+		if len(s.Data[k]) == 0 {
+			return fmt.Errorf("repository secret %q in namespace %s has no %s key: recreate it with kubectl stash repo create %s --overwrite", name, ns, k, name)
+		}
+	}
+	return nil
+}
+
+// printObjects prints objects as a YAML stream (---) or a JSON List.
+func printObjects(w interface{ Write([]byte) (int, error) }, objs []runtime.Object, format string) error {
+	if format == "json" {
+		items := make([]json.RawMessage, 0, len(objs))
+		for _, o := range objs {
+			b, err := json.Marshal(o)
+			if err != nil {
+				return err
+			}
+			items = append(items, b)
+		}
+		b, err := json.MarshalIndent(map[string]any{"apiVersion": "v1", "kind": "List", "items": items}, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append(b, '\n'))
+		return err
+	}
+	for i, o := range objs {
+		b, err := yaml.Marshal(o)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			if _, err := w.Write([]byte("---\n")); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,293 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-stash/kubectl-stash/internal/api"
+	"github.com/kubectl-stash/kubectl-stash/plugin/jobs"
+)
+
+// GetOptions are the flags of `kubectl stash get`.
+type GetOptions struct {
+	global   *GlobalOptions
+	Resource string
+	Name     string
+	Output   string
+	Config   string
+
+	namespace string
+	client    kubernetes.Interface
+	now       func() time.Time
+	genericiooptions.IOStreams
+}
+
+var getResources = map[string]string{
+	"backupconfigurations": "bc", "backupconfiguration": "bc", "bc": "bc",
+	"backupsessions": "bs", "backupsession": "bs", "bs": "bs",
+}
+
+// NewCmdGet returns `kubectl stash get`.
+func NewCmdGet(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &GetOptions{global: g, IOStreams: streams, now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "get backupconfigurations|backupsessions [NAME]",
+		Short: "List backup configurations or sessions, or print one",
+		Long: `List backup configurations (bc) or backup sessions (bs) in the namespace, or print one.
+-o yaml|json prints a BackupSession in the shape Stash users know:
+spec.backupConfiguration.name, status.phase, totalHosts, sessionDuration and stats per host
+with one snapshot per directory.`,
+		Example: `  # Configurations, with their last session
+  kubectl stash get bc
+
+  # Sessions, newest first; only those of one configuration
+  kubectl stash get bs
+  kubectl stash get bs --config shop-backup
+
+  # One session as a BackupSession object
+  kubectl stash get bs shop-backup-2do7af -o yaml`,
+		Args:      cobra.RangeArgs(1, 2),
+		ValidArgs: []string{"backupconfigurations", "backupsessions", "bc", "bs"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "table (default), wide, yaml or json")
+	cmd.Flags().StringVar(&o.Config, "config", "", "backupsessions: only those of this configuration")
+	return cmd
+}
+
+// Complete reads the arguments and builds the client.
+func (o *GetOptions) Complete(args []string) error {
+	o.Resource = args[0]
+	if len(args) > 1 {
+		o.Name = args[1]
+	}
+	return completeClient(o.global, &o.namespace, &o.client)
+}
+
+// Validate checks the resource and output format.
+func (o *GetOptions) Validate() error {
+	r, ok := getResources[strings.ToLower(o.Resource)]
+	if !ok {
+		return fmt.Errorf("unknown resource %q: want backupconfigurations (bc) or backupsessions (bs)", o.Resource)
+	}
+	o.Resource = r
+	switch o.Output {
+	case "", "table", "wide", "yaml", "json":
+	default:
+		return fmt.Errorf("--output %q: want table, wide, yaml or json", o.Output)
+	}
+	return nil
+}
+
+// Run prints.
+func (o *GetOptions) Run(ctx context.Context) error {
+	if o.Resource == "bs" {
+		return o.runSessions(ctx)
+	}
+	return o.runConfigs(ctx)
+}
+
+func (o *GetOptions) runSessions(ctx context.Context) error {
+	var list []jobs.Session
+	if o.Name != "" {
+		s, err := jobs.GetSession(ctx, o.client, o.namespace, o.Name)
+		if err != nil {
+			if apierrors.IsNotFound(err) {
+				return fmt.Errorf("backupsession %q not found in namespace %s: see kubectl stash get bs", o.Name, o.namespace)
+			}
+			return err
+		}
+		list = []jobs.Session{s}
+	} else {
+		var err error
+		if list, err = jobs.ListSessions(ctx, o.client, o.namespace, o.Config, o.Output == "yaml" || o.Output == "json"); err != nil {
+			return err
+		}
+	}
+	switch o.Output {
+	case "yaml", "json":
+		views := make([]jobs.BackupSession, 0, len(list))
+		for _, s := range list {
+			views = append(views, s.View())
+		}
+		if o.Name != "" {
+			return writeDoc(o.Out, views[0], o.Output)
+		}
+		return writeDoc(o.Out, map[string]any{"apiVersion": "v1", "kind": "List", "items": views}, o.Output)
+	}
+	if len(list) == 0 {
+		fmt.Fprintf(o.ErrOut, "No backup sessions found in %s namespace.\n", o.namespace)
+		return nil
+	}
+	tw := printers.GetNewTabWriter(o.Out)
+	wide := o.Output == "wide"
+	fmt.Fprint(tw, "NAME\tCONFIG\tPHASE\tHOSTS\tDURATION\tAGE")
+	if wide {
+		fmt.Fprint(tw, "\tSTARTED\tERROR")
+	}
+	fmt.Fprintln(tw)
+	for _, s := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s", s.Job.Name, s.Config, s.Phase(), s.Status.Hosts.Succeeded, s.Status.TotalHosts,
+			orDash(shortDuration(s.Status.SessionDuration)), age(o.now(), s.Job.CreationTimestamp))
+		if wide {
+			fmt.Fprintf(tw, "\t%s\t%s", orDash(s.Status.StartTime), orDash(s.Status.Error))
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+func (o *GetOptions) runConfigs(ctx context.Context) error {
+	sel := api.LabelBackupConfiguration
+	var cjs []batchv1.CronJob
+	if o.Name != "" {
+		cj, err := o.client.BatchV1().CronJobs(o.namespace).Get(ctx, o.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) || (err == nil && cj.Labels[api.LabelBackupConfiguration] == "") {
+			return fmt.Errorf("backupconfiguration %q not found in namespace %s: see kubectl stash get bc", o.Name, o.namespace)
+		}
+		if err != nil {
+			return err
+		}
+		cjs = []batchv1.CronJob{*cj}
+	} else {
+		l, err := o.client.BatchV1().CronJobs(o.namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return fmt.Errorf("list backup configurations in namespace %s: %w", o.namespace, err)
+		}
+		cjs = l.Items
+		sort.Slice(cjs, func(i, j int) bool { return cjs[i].Name < cjs[j].Name })
+	}
+	type row struct {
+		cfg   api.BackupConfig
+		cj    batchv1.CronJob
+		last  *jobs.Session
+		error string
+	}
+	sessions, err := jobs.ListSessions(ctx, o.client, o.namespace, o.Name, false)
+	if err != nil {
+		return err
+	}
+	var rows []row
+	for _, cj := range cjs {
+		r := row{cj: cj}
+		if err := api.Decode(api.AnnotationConfig, cj.Annotations[api.AnnotationConfig], &r.cfg); err != nil {
+			r.error = err.Error()
+		}
+		for i := range sessions {
+			if sessions[i].Config == cj.Name {
+				r.last = &sessions[i]
+				break
+			}
+		}
+		rows = append(rows, r)
+	}
+	switch o.Output {
+	case "yaml", "json":
+		var items []api.BackupConfig
+		for _, r := range rows {
+			items = append(items, r.cfg)
+		}
+		if o.Name != "" && len(items) == 1 {
+			return writeDoc(o.Out, items[0], o.Output)
+		}
+		return writeDoc(o.Out, map[string]any{"items": items}, o.Output)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintf(o.ErrOut, "No backup configurations found in %s namespace.\n", o.namespace)
+		return nil
+	}
+	tw := printers.GetNewTabWriter(o.Out)
+	wide := o.Output == "wide"
+	fmt.Fprint(tw, "NAME\tTARGET\tSCHEDULE\tPAUSED\tLAST SESSION\tPHASE\tAGE")
+	if wide {
+		fmt.Fprint(tw, "\tREPOSITORY\tPATHS")
+	}
+	fmt.Fprintln(tw)
+	for _, r := range rows {
+		schedule := r.cfg.Schedule
+		paused := r.cj.Spec.Suspend != nil && *r.cj.Spec.Suspend
+		pausedCol := fmt.Sprint(paused)
+		if schedule == "" {
+			schedule, pausedCol = "<trigger only>", "-"
+		}
+		last, phase := "<none>", "-"
+		if r.last != nil {
+			last, phase = r.last.Job.Name, string(r.last.Phase())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", r.cj.Name, r.cfg.Target, schedule, pausedCol, last, phase, age(o.now(), r.cj.CreationTimestamp))
+		if wide {
+			fmt.Fprintf(tw, "\t%s\t%s", r.cfg.Repository, strings.Join(r.cfg.Paths, ","))
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+func writeDoc(w io.Writer, v any, format string) error {
+	if format == "json" {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append(b, '\n'))
+		return err
+	}
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+func age(now time.Time, t metav1.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
+	return duration.HumanDuration(now.Sub(t.Time))
+}
+
+// shortDuration rounds "3.861369766s" to "3.9s" for tables.
+func shortDuration(s string) string {
+	d, err := time.ParseDuration(s)
+	if err != nil || s == "" {
+		return s
+	}
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second).String()
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,210 @@
+package cmd
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-stash/kubectl-stash/internal/api"
+	"github.com/kubectl-stash/kubectl-stash/plugin/jobs"
+)
+
+// TriggerOptions are the flags of `kubectl stash trigger`.
+type TriggerOptions struct {
+	global  *GlobalOptions
+	Config  string
+	Wait    bool
+	Timeout time.Duration
+	// Poll is how often --wait looks at the session.
+	Poll time.Duration
+
+	namespace string
+	client    kubernetes.Interface
+	genericiooptions.IOStreams
+}
+
+// NewCmdTrigger returns `kubectl stash trigger`.
+func NewCmdTrigger(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &TriggerOptions{global: g, IOStreams: streams, Poll: time.Second}
+	cmd := &cobra.Command{
+		Use:   "trigger CONFIG [--wait]",
+		Short: "Start a backup session of a configuration now",
+		Long: `Start a backup session now: a Job made from the configuration's CronJob, named
+<config>-<suffix>. If a session of the same configuration is still running, the new one
+ends as Skipped instead of writing the same hosts twice.
+
+With --wait, follow the session in plain lines and exit non-zero unless it Succeeded.`,
+		Example: `  # Back up now, and wait for the result
+  kubectl stash trigger shop-backup --wait
+
+  # Start a session and return at once
+  kubectl stash trigger shop-backup -n shop`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().BoolVarP(&o.Wait, "wait", "w", false, "follow the session until it ends; exit non-zero unless it Succeeded")
+	cmd.Flags().DurationVar(&o.Timeout, "wait-timeout", 0, "with --wait: give up waiting after this long (0: no limit)")
+	return cmd
+}
+
+// Complete builds the client.
+func (o *TriggerOptions) Complete(args []string) error {
+	o.Config = args[0]
+	return completeClient(o.global, &o.namespace, &o.client)
+}
+
+func completeClient(g *GlobalOptions, ns *string, c *kubernetes.Interface) error {
+	n, _, err := g.ConfigFlags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return err
+	}
+	*ns = n
+	cfg, err := g.ConfigFlags.ToRESTConfig()
+	if err != nil {
+		return err
+	}
+	*c, err = kubernetes.NewForConfig(cfg)
+	return err
+}
+
+// Validate checks the flags.
+func (o *TriggerOptions) Validate() error {
+	if o.Timeout < 0 {
+		return fmt.Errorf("--wait-timeout %s: want a positive duration", o.Timeout)
+	}
+	return nil
+}
+
+// Run creates the session Job and, with --wait, follows it.
+func (o *TriggerOptions) Run(ctx context.Context) error {
+	cj, err := o.client.BatchV1().CronJobs(o.namespace).Get(ctx, o.Config, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("backup configuration %q not found in namespace %s: see kubectl stash get backupconfigurations, or create it with kubectl stash backup", o.Config, o.namespace)
+	}
+	if err != nil {
+		return fmt.Errorf("backup configuration %q: %w", o.Config, err)
+	}
+	if cj.Labels[api.LabelBackupConfiguration] == "" {
+		return fmt.Errorf("cronjob %s/%s is not a backup configuration (no %s label)", o.namespace, o.Config, api.LabelBackupConfiguration)
+	}
+	var job = jobs.TriggerJob(cj, randomSuffix(), whoAmI())
+	created, err := o.client.BatchV1().Jobs(o.namespace).Create(ctx, job, metav1.CreateOptions{FieldManager: jobs.FieldManager})
+	if err != nil {
+		if apierrors.IsForbidden(err) {
+			return fmt.Errorf("forbidden: you may not create jobs in namespace %s (RBAC: \"create\" on \"jobs.batch\"): %w", o.namespace, err)
+		}
+		return fmt.Errorf("create backup session: %w", err)
+	}
+	fmt.Fprintf(o.Out, "backupsession %s created\n", created.Name)
+	if !o.Wait {
+		return nil
+	}
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
+	return followSession(ctx, o.client, o.namespace, created.Name, o.Poll, o.Out)
+}
+
+// followSession prints a line whenever the session or one of its hosts changes, and
+// returns an error unless the session Succeeded.
+func followSession(ctx context.Context, c kubernetes.Interface, ns, name string, poll time.Duration, w io.Writer) error {
+	start := time.Now()
+	seen := map[string]string{}
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	for {
+		s, err := jobs.GetSession(ctx, c, ns, name)
+		if err == nil {
+			for _, h := range s.Hosts {
+				line := hostLine(h)
+				if seen["host/"+h.Hostname] != line {
+					seen["host/"+h.Hostname] = line
+					fmt.Fprintf(w, "%6s  %s\n", time.Since(start).Round(time.Second), line)
+				}
+			}
+			phase := s.Phase()
+			line := fmt.Sprintf("session %s: %s (%d/%d hosts succeeded)%s", name, phase, s.Status.Hosts.Succeeded, s.Status.TotalHosts, prefix(": ", s.Status.Error))
+			if seen["session"] != line {
+				seen["session"] = line
+				fmt.Fprintf(w, "%6s  %s\n", time.Since(start).Round(time.Second), line)
+			}
+			if phase.Final() {
+				if phase != api.PhaseSucceeded {
+					return fmt.Errorf("backupsession %s %s%s", name, phase, prefix(": ", s.Status.Error))
+				}
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped waiting for backupsession %s: %w (it goes on running; see kubectl stash get bs %s)", name, ctx.Err(), name)
+		case <-tick.C:
+		}
+	}
+}
+
+func hostLine(h api.HostStatus) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "host %s: %s", h.Hostname, h.Phase)
+	if p := h.Progress; p != nil {
+		pct := 0.0
+		if p.BytesTotal > 0 {
+			pct = 100 * float64(p.BytesDone) / float64(p.BytesTotal)
+		}
+		fmt.Fprintf(&b, " %s %.0f%% (%d/%d files, %s/s)", p.Directory, pct, p.FilesDone, p.FilesTotal, api.FormatBytes(int64(p.BytesPerS)))
+	}
+	for _, sn := range h.Snapshots {
+		if h.Phase.Final() {
+			fmt.Fprintf(&b, "; snapshot %s of %s: %d files, %s, uploaded %s", sn.Name, sn.Directory, sn.FileStats.TotalFiles, sn.Size, sn.Uploaded)
+		}
+	}
+	if h.Error != "" {
+		fmt.Fprintf(&b, ": %s", h.Error)
+	}
+	return b.String()
+}
+
+func prefix(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
+}
+
+// randomSuffix is six characters of [a-z0-9], like the seed's "2do7af".
+func randomSuffix() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+func whoAmI() string {
+	if u, err := user.Current(); err == nil {
+		return "kubectl-stash trigger by " + u.Username
+	}
+	return "kubectl-stash trigger"
+}
