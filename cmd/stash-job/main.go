@@ -43,6 +43,7 @@ func commands() []command {
 		{"restore", "restore a snapshot into a directory", runRestore},
 		{"snapshots", "list a repository's snapshots", runSnapshots},
 		{"ls", "list the files of a snapshot", runLs},
+		{"forget", "remove snapshots by a retention policy (--keep-*); data stays until prune", runForget},
 	}
 }
 
@@ -146,6 +147,10 @@ var examples = map[string]string{
 `,
 	"ls": `  stash-job ls --repo file:///backups/repo latest
   stash-job ls -l --repo file:///backups/repo latest /var/www
+`,
+	"forget": `  # keep the 7 newest days, 4 weeks and 12 months of each host and set of paths
+  stash-job forget --repo file:///backups/repo --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run
+  stash-job forget --repo file:///backups/repo --host host-0 --path /var/www --keep-last 10 -o json
 `,
 }
 
