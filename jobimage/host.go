@@ -170,7 +170,7 @@ func (s *hostState) backupAll(ctx context.Context) error {
 	if p := retentionPolicy(spec.Retention); !p.Empty() {
 		var summary []string
 		for _, dir := range spec.Paths {
-			kept, removed, err := r.Forget(ctx, repo.Filter{Host: spec.Hostname, Path: dir}, p, false)
+			kept, removed, err := forgetWhenUnlocked(ctx, r, repo.Filter{Host: spec.Hostname, Path: dir}, p, s.run.Log)
 			if err != nil {
 				return fmt.Errorf("retention policy on %s: %w", dir, err)
 			}
@@ -262,4 +262,24 @@ func FailHost(ctx context.Context, h HostRun, err error) error {
 	st := api.HostStatus{SchemaVersion: api.SchemaVersion, Hostname: h.Spec.Hostname, Phase: api.PhaseFailed,
 		Error: err.Error(), Duration: "0s", UpdateTime: h.Now().UTC().Format(time.RFC3339)}
 	return errors.Join(err, h.Status.AnnotateJSON(context.WithoutCancel(ctx), api.AnnotationHostStatus, st))
+}
+
+// forgetWhenUnlocked applies the policy, waiting while other hosts of the session still
+// back up: forget needs the repository's exclusive lock, and the hosts of a StatefulSet or
+// DaemonSet run together. The session's timeout bounds the wait.
+func forgetWhenUnlocked(ctx context.Context, r *repo.Repository, f repo.Filter, p repo.RetentionPolicy, log io.Writer) (kept, removed []*repo.Snapshot, err error) {
+	wait := time.Second
+	for {
+		kept, removed, err = r.Forget(ctx, f, p, false)
+		if !errors.Is(err, repo.ErrLocked) {
+			return kept, removed, err
+		}
+		fmt.Fprintf(log, "retention policy: repository busy, retrying in %s\n", wait)
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("%w (waited for the lock until canceled)", err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 15*time.Second)
+	}
 }

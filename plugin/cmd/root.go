@@ -43,6 +43,8 @@ a Job, and status lives in annotations on those Jobs.`,
 	root.PersistentFlags().StringVar(&g.Image, "image", "", "job image to run (default: the image pinned to this plugin's version)")
 
 	root.AddCommand(NewCmdVersion(g, streams))
+	root.AddCommand(NewCmdRepo(g, streams))
+	root.AddCommand(NewCmdSnapshots(g, streams))
 	root.AddCommand(NewCmdBackup(g, streams))
 	root.AddCommand(NewCmdTrigger(g, streams))
 	root.AddCommand(NewCmdGet(g, streams))
