@@ -96,7 +96,9 @@ func hostPodSpec(cfg api.BackupConfig, h workload.Host, repoClaim, repoFileURL s
 		Name:            "backup",
 		Image:           cfg.Image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
-		Args:            []string{"host"},
+		// a pod that dies before it can annotate its Job still leaves its last words
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		Args:                     []string{"host"},
 		Env: append(downwardEnv(),
 			corev1.EnvVar{Name: api.EnvHostSpec, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{
 				FieldPath: fmt.Sprintf("metadata.annotations['%s']", api.AnnotationHostSpec)}}}),

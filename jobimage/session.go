@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -269,7 +270,7 @@ func (s *Session) podFailure(ctx context.Context, job, jobReason string) string 
 				return "OOMKilled: the host pod ran out of memory; raise its limit (--memory-limit)"
 			}
 			if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
-				return fmt.Sprintf("the host container exited with code %d (%s) before it reported a result", t.ExitCode, t.Reason)
+				return fmt.Sprintf("the host container exited with code %d (%s) before it reported a result%s", t.ExitCode, t.Reason, prefixed(": ", strings.TrimSpace(t.Message)))
 			}
 		}
 		if p.Status.Reason != "" {

@@ -58,18 +58,22 @@ func labels(cfg api.BackupConfig, component string) map[string]string {
 // Build returns the objects of cfg in namespace ns. cfg.Runtime.ServiceAccount empty means
 // the plugin's own ServiceAccount, which Build then includes.
 func Build(cfg api.BackupConfig, ns string) (Objects, error) {
+	var o Objects
+	name := ServiceAccountName(cfg.Name)
+	createSA := cfg.Runtime.ServiceAccount == ""
+	if createSA {
+		// the session and its host pods both run as the configuration's own account
+		cfg.Runtime.ServiceAccount = name
+	}
+	sa := cfg.Runtime.ServiceAccount
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
 		return Objects{}, err
 	}
-	var o Objects
-	sa := cfg.Runtime.ServiceAccount
-	name := ServiceAccountName(cfg.Name)
 	meta := func(n string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: n, Namespace: ns, Labels: labels(cfg, "")}
 	}
-	if sa == "" {
-		sa = name
+	if createSA {
 		o.ServiceAccount = &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: meta(name)}
 	}
 	o.Role = &rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}, ObjectMeta: meta(name),
