@@ -27,6 +27,8 @@ type env struct {
 	kubectlDir string // the cluster's own kubectl
 	kubeconfig string // the cluster's admin kubeconfig
 	image      string // the job image reference loaded into the cluster
+	nodeIP     string // the cluster node's address (on lo): servers pods must reach listen there
+	versitygw  string // the S3 server binary (test/objectstores/objectstores.sh installs it)
 }
 
 var e env
@@ -37,6 +39,8 @@ func TestMain(m *testing.M) {
 		kubectlDir: os.Getenv("STASH_KUBECTL_DIR"),
 		kubeconfig: os.Getenv("KUBECONFIG"),
 		image:      os.Getenv("STASH_IMAGE"),
+		nodeIP:     os.Getenv("STASH_NODE_IP"),
+		versitygw:  os.Getenv("STASH_VERSITYGW"),
 	}
 	if e.binDir == "" || e.kubectlDir == "" || e.kubeconfig == "" || e.image == "" {
 		fmt.Fprintln(os.Stderr, "e2e: STASH_BIN, STASH_KUBECTL_DIR, KUBECONFIG and STASH_IMAGE must be set: run `make e2e` (or `make test`)")

@@ -11,6 +11,7 @@
 #                                  bucket/container on each, write the env file
 #        objectstores.sh down      stop the servers this script started, remove their data
 #        objectstores.sh env       print the path of the env file
+#        objectstores.sh path NAME print the path of an installed server binary
 #
 # Tools are installed into $STASH_CACHE_DIR/tools/<name>-<version>/ (default
 # ${XDG_CACHE_HOME:-~/.cache}/kubectl-stash), outside the clone, so a fresh clone reuses them.
@@ -238,5 +239,11 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   env) echo "$ENV_FILE" ;;
+  path) # path NAME: the installed server binary (the e2e tests start their own S3 server)
+    case "${2:-}" in
+      versitygw) echo "$VERSITYGW_BIN" ;;
+      fake-gcs-server) echo "$FAKEGCS_BIN" ;;
+      *) echo "objectstores.sh path: want versitygw or fake-gcs-server" >&2; exit 2 ;;
+    esac ;;
   *) echo "usage: $0 install|up|down|env" >&2; exit 2 ;;
 esac
