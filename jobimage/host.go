@@ -94,6 +94,7 @@ func (s *hostState) write(ctx context.Context) error {
 	s.mu.Lock()
 	s.status.UpdateTime = s.run.Now().UTC().Format(time.RFC3339)
 	v := s.status
+	v.Error = api.TruncateError(v.Error)
 	v.Snapshots = append([]api.SnapshotStats(nil), s.status.Snapshots...)
 	if p := s.status.Progress; p != nil {
 		pc := *p

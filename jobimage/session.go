@@ -72,6 +72,7 @@ func (s *Session) Run(ctx context.Context) (api.Phase, error) {
 		status.CompletionTime = s.Now().UTC().Format(time.RFC3339)
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 		defer cancel()
+		status.Error = api.TruncateError(status.Error)
 		werr := ann.AnnotateJSON(wctx, api.AnnotationSessionStatus, status)
 		fmt.Fprintf(s.Log, "session %s: %s%s\n", s.Job, phase, prefixed(": ", status.Error))
 		var err error

@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Labels the plugin and the job image put on the objects of a backup configuration.
@@ -302,4 +303,20 @@ func HostJobName(session, host string) string {
 	}
 	sum := sha256.Sum256([]byte(n))
 	return strings.TrimRight(n[:63-9], "-.") + "-" + hex.EncodeToString(sum[:4])
+}
+
+// MaxErrorLen bounds an error message in a status annotation: a host that cannot read ten
+// thousand files must not push its Job past the API server's object size limit.
+const MaxErrorLen = 4096
+
+// TruncateError shortens msg to MaxErrorLen bytes, saying how much was cut.
+func TruncateError(msg string) string {
+	if len(msg) <= MaxErrorLen {
+		return msg
+	}
+	cut := MaxErrorLen - 40
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s … (%d more bytes)", msg[:cut], len(msg)-cut)
 }
