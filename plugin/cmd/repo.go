@@ -244,8 +244,9 @@ func (o *RepoCreateOptions) Validate() error {
 	return nil
 }
 
-// Run generates the password if asked, checks who owns an existing Secret, initializes
-// the repository if asked, then writes (or prints) the Secret.
+// Run checks who owns an existing Secret, generates the password if asked, initializes the
+// repository if asked (from here), writes (or prints) the Secret, then initializes a
+// pvc:// repository if asked (from a Job, which needs the Secret).
 func (o *RepoCreateOptions) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -255,15 +256,6 @@ func (o *RepoCreateOptions) Run(ctx context.Context) error {
 	if o.Output != "" {
 		info = o.ErrOut
 	}
-	if o.GeneratePassword {
-		pw, err := repository.GeneratePassword()
-		if err != nil {
-			return err
-		}
-		o.password = pw
-		fmt.Fprintf(o.ErrOut, "Generated repository password (shown only this once):\n\n  %s\n\n"+
-			"Store it somewhere safe outside the cluster: without it the backups in the repository cannot be read.\n", pw)
-	}
 	if strings.HasPrefix(strings.ToLower(o.URL), "file:") {
 		fmt.Fprintf(o.ErrOut, "Warning: %s is a directory on the machine that opens it; the backup Jobs' pods see only their own file system, where it does not last. For a repository on a volume use pvc://CLAIM/dir.\n", repository.DisplayURL(o.URL))
 	}
@@ -271,7 +263,6 @@ func (o *RepoCreateOptions) Run(ctx context.Context) error {
 	if o.DryRun == "client" && !o.explicitNS {
 		ns = "" // a manifest for GitOps takes the namespace it is applied to
 	}
-	secret := repository.NewSecret(o.Name, ns, o.URL, o.password, o.env)
 	display := repository.DisplayURL(o.URL)
 
 	var existing *corev1.Secret
@@ -295,6 +286,18 @@ func (o *RepoCreateOptions) Run(ctx context.Context) error {
 		}
 	}
 
+	// The password is generated once the Secret is known to be writable, so that a
+	// password shown is a password kept.
+	if o.GeneratePassword {
+		pw, err := repository.GeneratePassword()
+		if err != nil {
+			return err
+		}
+		o.password = pw
+		fmt.Fprintf(o.ErrOut, "Generated repository password (shown only this once):\n\n  %s\n\n"+
+			"Store it somewhere safe outside the cluster: without it the backups in the repository cannot be read.\n", pw)
+	}
+	secret := repository.NewSecret(o.Name, ns, o.URL, o.password, o.env)
 	r, err := repository.FromSecret(secret)
 	if err != nil {
 		return err
@@ -746,7 +749,9 @@ func (o *RepoDeleteOptions) confirm(display string) error {
 		return fmt.Errorf("read the confirmation: %w", err)
 	}
 	typed := strings.TrimSpace(line)
-	fmt.Fprintln(o.ErrOut)
+	if !readerIsTerminal(o.In) {
+		fmt.Fprintln(o.ErrOut) // a terminal echoed the newline; a pipe did not
+	}
 	if typed == "" && errors.Is(err, io.EOF) {
 		return errors.New("no confirmation read: nothing deleted (type the repository name at the prompt, or add --yes)")
 	}
@@ -754,6 +759,16 @@ func (o *RepoDeleteOptions) confirm(display string) error {
 		return fmt.Errorf("you typed %q, not %q: nothing deleted", typed, o.Name)
 	}
 	return nil
+}
+
+// readerIsTerminal reports whether r is a terminal (a character device).
+func readerIsTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // configurationsUsing names the backup configurations (CronJobs) of the namespace whose

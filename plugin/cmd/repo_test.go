@@ -159,7 +159,10 @@ func TestRepoCreateRefusesSecretsNotOurs(t *testing.T) {
 	ct := cmdTest{cs: fake.NewClientset(theirs)}
 	for _, extra := range [][]string{nil, {"--overwrite"}} {
 		args := append([]string{"repo", "create", "shop", "-n", "prod", "--url", "gs://bucket/shop", "--generate-password"}, extra...)
-		_, _, err := ct.run(t, args...)
+		_, errOut, err := ct.run(t, args...)
+		if strings.Contains(errOut, "Generated repository password") {
+			t.Errorf("a password was shown for a Secret that is not written:\n%s", errOut)
+		}
 		want := `secret "shop" already exists in namespace "prod" and kubectl stash did not create it`
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "kubectl delete secret shop -n prod") {
 			t.Fatalf("%v: err = %v, want %q", extra, err, want)

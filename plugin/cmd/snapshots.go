@@ -309,6 +309,13 @@ func (rj repoJob) spec(r *repository.Repository, name string, args []string, rea
 	}
 	spec := &job.Spec.Template.Spec
 	r.PodAccess(readOnly).ApplyTo(spec, &spec.Containers[0])
+	if r.Claim == "" {
+		// args say $(STASH_REPOSITORY): name it in env too, where $(VAR) expansion surely
+		// looks (for pvc://, PodAccess sets it to the mounted claim's file:// URL).
+		c := &spec.Containers[0]
+		c.Env = append(c.Env, corev1.EnvVar{Name: api.SecretKeyRepository, ValueFrom: &corev1.EnvVarSource{
+			SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: r.Name}, Key: api.SecretKeyRepository}}})
+	}
 	return job
 }
 

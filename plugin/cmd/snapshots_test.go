@@ -206,7 +206,8 @@ func TestSnapshotsViaJobDefaultImageAndObjectStore(t *testing.T) {
 		t.Fatalf("%v; stderr %q", err, errOut)
 	}
 	c := jobs[0].Spec.Template.Spec.Containers[0]
-	if c.Image != version.DefaultImage() || len(c.Env) != 0 || len(c.VolumeMounts) != 0 || strings.Join(c.Args, " ") != "snapshots -o json --repo $(STASH_REPOSITORY)" {
+	if c.Image != version.DefaultImage() || len(c.VolumeMounts) != 0 || strings.Join(c.Args, " ") != "snapshots -o json --repo $(STASH_REPOSITORY)" ||
+		len(c.Env) != 1 || c.Env[0].Name != api.SecretKeyRepository || c.Env[0].ValueFrom.SecretKeyRef.Name != "s3" || c.Env[0].ValueFrom.SecretKeyRef.Key != api.SecretKeyRepository {
 		t.Errorf("container %+v", c)
 	}
 }
