@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -23,6 +23,7 @@ import (
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
 	"github.com/kubectl-stash/kubectl-stash/internal/workload"
 	"github.com/kubectl-stash/kubectl-stash/plugin/jobs"
+	"github.com/kubectl-stash/kubectl-stash/plugin/repository"
 )
 
 // BackupOptions are the flags of `kubectl stash backup`.
@@ -390,22 +391,11 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 }
 
 func checkRepositorySecret(ctx context.Context, c kubernetes.Interface, ns, name string) error {
-	s, err := c.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("repository secret %q not found in namespace %s: create it with kubectl stash repo create %s --url URL --generate-password", name, ns, name)
+	_, err := repository.Get(ctx, c, ns, name)
+	if apierrors.IsForbidden(errors.Unwrap(err)) {
+		return fmt.Errorf("repository secret %q: forbidden: you may not get secrets in namespace %s (RBAC: \"get\" on \"secrets\"): %w", name, ns, err)
 	}
-	if apierrors.IsForbidden(err) {
-		return fmt.Errorf("repository secret %q: forbidden: you may not get secrets in namespace %s (RBAC): %w", name, ns, err)
-	}
-	if err != nil {
-		return fmt.Errorf("repository secret %q: %w", name, err)
-	}
-	for _, k := range []string{api.SecretKeyRepository, api.SecretKeyPassword} {
-		if len(s.Data[k]) == 0 {
-			return fmt.Errorf("repository secret %q in namespace %s has no %s key: recreate it with kubectl stash repo create %s --overwrite", name, ns, k, name)
-		}
-	}
-	return nil
+	return err
 }
 
 // printObjects prints objects as a YAML stream (---) or a JSON List.

@@ -221,6 +221,10 @@ func TestDeploymentScheduledAndTriggeredSessions(t *testing.T) {
 	if got := readTree(t, filepath.Join(target, "source/data")); !reflect.DeepEqual(got, tree) {
 		t.Errorf("restored tree %v, want %v", got, tree)
 	}
+	// the repository on its PVC, listed by a short-lived pod
+	if out := mustStash(t, ns, "snapshots", "--repo", "repo", "--via-job"); strings.Count(out, "host-0") < 2 {
+		t.Errorf("snapshots --via-job: want the two sessions' snapshots of host-0:\n%s", out)
+	}
 	// the tables
 	if out := mustStash(t, ns, "get", "bc"); !regexp.MustCompile(`shop-backup\s+deployment/shop\s+\*/1 \* \* \* \*\s+true\s+` + triggered + `\s+Succeeded`).MatchString(out) {
 		t.Errorf("get bc:\n%s", out)
@@ -237,7 +241,18 @@ func TestStatefulSetHostPerReplica(t *testing.T) {
 	c := clientset(t)
 	ns := namespace(t, c)
 	url, creds := s3Server(t)
-	repoSecret(t, c, ns, "s3", url, creds)
+	// the repository Secret as users make it, from an env file of credentials
+	envFile := filepath.Join(t.TempDir(), "s3.env")
+	pwFile := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(envFile, []byte(fmt.Sprintf("AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"])), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pwFile, []byte(testPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustStash(t, ns, "repo", "create", "s3", "--url", url, "--password-file", pwFile, "--from-env-file", envFile); !strings.Contains(out, "secret/s3 created") {
+		t.Errorf("repo create:\n%s", out)
+	}
 	trees := map[int]map[string]string{}
 	for i := range 3 {
 		dir := hostDir(t)
@@ -283,6 +298,10 @@ func TestStatefulSetHostPerReplica(t *testing.T) {
 		}
 		if fs := fileStats(t, h, "/usr/share/web"); fs["totalFiles"] != 2 {
 			t.Errorf("%s: fileStats %v, want 2 files", host, fs)
+		}
+		// the snapshot, listed from this machine with the Secret's credentials
+		if out := mustStash(t, ns, "snapshots", "--repo", "s3", "--host", host); !regexp.MustCompile(`(?m)^` + h["snapshots"].([]any)[0].(map[string]any)["name"].(string) + `\s.*` + host + `\s+/usr/share/web`).MatchString(out) {
+			t.Errorf("snapshots --host %s does not list the session's snapshot:\n%s", host, out)
 		}
 		target := t.TempDir()
 		stashJob(t, creds, "restore", "--repo", url, "latest", "--host", host, "--path", "/usr/share/web", "--target", target)
