@@ -116,6 +116,7 @@ Running the command again with other flags updates the configuration in place.`,
 			return o.Run(cmd.Context())
 		},
 	}
+	cmd.ValidArgsFunction = onlyFirstArg(g.complete(completeTargets))
 	f := cmd.Flags()
 	f.StringVar(&o.Name, "name", "", "name of the backup configuration (default: NAME-backup)")
 	f.StringVar(&o.Repository, "repo", "", "repository Secret (kubectl stash repo create)")
@@ -145,6 +146,9 @@ Running the command again with other flags updates the configuration in place.`,
 	f.Int64Var(&o.RunAsGroup, "run-as-group", 0, "run the backup process with this gid (with --run-as-user)")
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, "none, client (print the objects) or server (send them, persist nothing)")
 	f.Lookup("dry-run").NoOptDefVal = "client"
+	_ = cmd.RegisterFlagCompletionFunc("repo", g.complete(completeRepositories))
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	f.StringVarP(&o.Output, "output", "o", "", "yaml or json: print the objects")
 	return cmd
 }

@@ -36,6 +36,12 @@ func NewCmdDescribe(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra
 		Example: `  kubectl stash describe bs shop-backup-2do7af
   kubectl stash describe backupsession db-backup-29012345 -n db`,
 		Args: cobra.ExactArgs(2),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if len(args) == 0 {
+				return []string{"backupsession", "bs"}, cobra.ShellCompDirectiveNoFileComp
+			}
+			return onlyFirstArg(g.complete(completeSessions))(cmd, args[1:], toComplete)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if r := getResources[strings.ToLower(args[0])]; r != "bs" {
 				return fmt.Errorf("cannot describe %q: want backupsession (bs) NAME", args[0])

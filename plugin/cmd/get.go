@@ -61,8 +61,8 @@ with one snapshot per directory.`,
 
   # One session as a BackupSession object
   kubectl stash get bs shop-backup-2do7af -o yaml`,
-		Args:      cobra.RangeArgs(1, 2),
-		ValidArgs: []string{"backupconfigurations", "backupsessions", "bc", "bs"},
+		Args:              cobra.RangeArgs(1, 2),
+		ValidArgsFunction: g.completeGet,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err
@@ -75,6 +75,8 @@ with one snapshot per directory.`,
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "table (default), wide, yaml or json")
 	cmd.Flags().StringVar(&o.Config, "config", "", "backupsessions: only those of this configuration")
+	_ = cmd.RegisterFlagCompletionFunc("config", g.complete(completeConfigs))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "wide", "yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 

@@ -60,6 +60,7 @@ With --wait, follow the session in plain lines and exit non-zero unless it Succe
 			return o.Run(cmd.Context())
 		},
 	}
+	cmd.ValidArgsFunction = onlyFirstArg(g.complete(completeConfigs))
 	cmd.Flags().BoolVarP(&o.Wait, "wait", "w", false, "follow the session until it ends; exit non-zero unless it Succeeded")
 	cmd.Flags().DurationVar(&o.Timeout, "wait-timeout", 0, "with --wait: give up waiting after this long (0: no limit)")
 	return cmd

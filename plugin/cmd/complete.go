@@ -1,0 +1,151 @@
+package cmd
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-stash/kubectl-stash/internal/api"
+)
+
+// Shell completion asks the cluster, like kubectl's own: names of workloads, configurations,
+// sessions and repositories in the namespace the command line selects. A cluster that does
+// not answer within a few seconds completes nothing rather than hanging the shell.
+
+type completer func(ctx context.Context, c kubernetes.Interface, ns, toComplete string) []string
+
+func (g *GlobalOptions) complete(fn completer) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		var ns string
+		var c kubernetes.Interface
+		if err := completeClient(g, &ns, &c); err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return fn(ctx, c, ns, toComplete), cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// onlyFirstArg limits a completion to the first positional argument.
+func onlyFirstArg(f func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective)) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return f(cmd, args, toComplete)
+	}
+}
+
+var canonicalKinds = []string{"deployment", "statefulset", "daemonset", "replicaset", "replicationcontroller", "pvc"}
+
+// completeTargets completes KIND/ first, then the objects of that kind.
+func completeTargets(ctx context.Context, c kubernetes.Interface, ns, toComplete string) []string {
+	kind, _, found := strings.Cut(toComplete, "/")
+	if !found {
+		out := make([]string, 0, len(canonicalKinds))
+		for _, k := range canonicalKinds {
+			out = append(out, k+"/")
+		}
+		return out
+	}
+	var names []string
+	lo := metav1.ListOptions{}
+	switch targetKinds[strings.ToLower(kind)] {
+	case "deployment":
+		if l, err := c.AppsV1().Deployments(ns).List(ctx, lo); err == nil {
+			for _, o := range l.Items {
+				names = append(names, o.Name)
+			}
+		}
+	case "statefulset":
+		if l, err := c.AppsV1().StatefulSets(ns).List(ctx, lo); err == nil {
+			for _, o := range l.Items {
+				names = append(names, o.Name)
+			}
+		}
+	case "daemonset":
+		if l, err := c.AppsV1().DaemonSets(ns).List(ctx, lo); err == nil {
+			for _, o := range l.Items {
+				names = append(names, o.Name)
+			}
+		}
+	case "replicaset":
+		if l, err := c.AppsV1().ReplicaSets(ns).List(ctx, lo); err == nil {
+			for _, o := range l.Items {
+				names = append(names, o.Name)
+			}
+		}
+	case "replicationcontroller":
+		if l, err := c.CoreV1().ReplicationControllers(ns).List(ctx, lo); err == nil {
+			for _, o := range l.Items {
+				names = append(names, o.Name)
+			}
+		}
+	case "pvc":
+		if l, err := c.CoreV1().PersistentVolumeClaims(ns).List(ctx, lo); err == nil {
+			for _, o := range l.Items {
+				names = append(names, o.Name)
+			}
+		}
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, kind+"/"+n)
+	}
+	return out
+}
+
+func completeConfigs(ctx context.Context, c kubernetes.Interface, ns, _ string) []string {
+	l, err := c.BatchV1().CronJobs(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelBackupConfiguration})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, o := range l.Items {
+		out = append(out, o.Name)
+	}
+	return out
+}
+
+func completeSessions(ctx context.Context, c kubernetes.Interface, ns, _ string) []string {
+	l, err := c.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelComponent + "=" + api.ComponentSession})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, o := range l.Items {
+		out = append(out, o.Name)
+	}
+	return out
+}
+
+func completeRepositories(ctx context.Context, c kubernetes.Interface, ns, _ string) []string {
+	l, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelRepository})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, o := range l.Items {
+		out = append(out, o.Name)
+	}
+	return out
+}
+
+// completeGet completes `get RESOURCE [NAME]`.
+func (g *GlobalOptions) completeGet(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	switch len(args) {
+	case 0:
+		return []string{"backupconfigurations", "backupsessions", "bc", "bs"}, cobra.ShellCompDirectiveNoFileComp
+	case 1:
+		if getResources[strings.ToLower(args[0])] == "bs" {
+			return g.complete(completeSessions)(cmd, args, toComplete)
+		}
+		return g.complete(completeConfigs)(cmd, args, toComplete)
+	}
+	return nil, cobra.ShellCompDirectiveNoFileComp
+}
