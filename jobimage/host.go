@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -124,16 +125,27 @@ func (s *hostState) backupAll(ctx context.Context) error {
 	if err := r.LoadIndex(ctx); err != nil {
 		return err
 	}
+	// Hosts are named host-0, host-1… in every configuration, so two configurations that
+	// back up the same path into one repository share host and path: the configuration tag
+	// keeps each one's parents and retention to its own snapshots.
+	configTag := "config=" + spec.Config
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return err
+	}
 	for _, dir := range spec.Paths {
 		if err := checkDirectory(dir); err != nil {
 			return err
 		}
+		parent := parentOf(all, spec.Hostname, dir, configTag)
 		fmt.Fprintf(s.run.Log, "host %s: backing up %s\n", spec.Hostname, dir)
 		sn, err := snapshot.Backup(ctx, r, []string{dir}, snapshot.BackupOptions{
 			Host:     spec.Hostname,
 			Session:  spec.Session,
 			Target:   &repo.Target{Kind: spec.Target.Kind, Name: spec.Target.Name},
-			Tags:     []string{"config=" + spec.Config},
+			Tags:     []string{configTag},
+			Parent:   parent,
+			NoParent: parent == nil,
 			Excludes: spec.Excludes,
 			Program:  "stash-job",
 			Progress: &annotationProgress{state: s, ctx: ctx, dir: dir, now: s.run.Now},
@@ -171,7 +183,7 @@ func (s *hostState) backupAll(ctx context.Context) error {
 	if p := retentionPolicy(spec.Retention); !p.Empty() {
 		var summary []string
 		for _, dir := range spec.Paths {
-			kept, removed, err := forgetWhenUnlocked(ctx, r, repo.Filter{Host: spec.Hostname, Path: dir}, p, s.run.Log)
+			kept, removed, err := forgetWhenUnlocked(ctx, r, repo.Filter{Host: spec.Hostname, Path: dir, Tags: []string{configTag}}, p, s.run.Log)
 			if err != nil {
 				return fmt.Errorf("retention policy on %s: %w", dir, err)
 			}
@@ -283,4 +295,15 @@ func forgetWhenUnlocked(ctx context.Context, r *repo.Repository, f repo.Filter, 
 		}
 		wait = min(2*wait, 15*time.Second)
 	}
+}
+
+// parentOf is the newest snapshot of this host and directory made by this configuration.
+func parentOf(all []*repo.Snapshot, host, dir, tag string) *repo.Snapshot {
+	for i := len(all) - 1; i >= 0; i-- {
+		sn := all[i]
+		if sn.Host == host && len(sn.Paths) == 1 && sn.Paths[0] == dir && slices.Contains(sn.Tags, tag) {
+			return sn
+		}
+	}
+	return nil
 }

@@ -124,3 +124,37 @@ func TestRunHostFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestRunHostKeepsToItsConfiguration: two configurations backing up the same host name
+// and directory into one repository neither take each other's snapshots as parent nor
+// remove each other's snapshots by retention.
+func TestRunHostKeepsToItsConfiguration(t *testing.T) {
+	url := newFileRepo(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(config string) api.HostStatus {
+		rec := &recorder{}
+		spec := api.HostSpec{Hostname: "host-0", Config: config, Paths: []string{dir}, Retention: api.Retention{KeepLast: 1}}
+		if err := RunHost(context.Background(), HostRun{Spec: spec, RepoURL: url, Password: []byte("host test password"), Status: rec}); err != nil {
+			t.Fatal(err)
+		}
+		return rec.last()
+	}
+	run("a-backup")
+	b := run("b-backup")
+	if fs := b.Snapshots[0].FileStats; fs.NewFiles != 1 || fs.UnmodifiedFiles != 0 {
+		t.Errorf("b's first backup took a's snapshot as parent: %+v", fs)
+	}
+	if !strings.Contains(b.Retention, "kept 1, removed 0") {
+		t.Errorf("b's retention touched a's snapshot: %q", b.Retention)
+	}
+	a := run("a-backup")
+	if fs := a.Snapshots[0].FileStats; fs.UnmodifiedFiles != 1 {
+		t.Errorf("a's second backup did not use a's first as parent: %+v", fs)
+	}
+	if !strings.Contains(a.Retention, "kept 1, removed 1") {
+		t.Errorf("a's retention: %q, want its own older snapshot removed only", a.Retention)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -52,6 +54,9 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return err
 }
 
+// envPriorityApplied marks the process that runs with the configured priority already.
+const envPriorityApplied = "STASH_PRIORITY_APPLIED"
+
 // runHost is the pod of a host Job: it backs up the host's paths (STASH_HOST_SPEC) into the
 // repository of the Secret its pod has in its environment.
 func runHost(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -73,7 +78,7 @@ func runHost(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	status := annotate.NewJobAnnotator(client, env.Namespace, env.JobName)
 	pw, pwErr := repo.ReadPassword("")
-	if err := jobimage.SetPriority(spec.Nice, spec.IONiceClass, spec.IONiceData); err != nil {
+	if err := applyPriority(spec.Nice, spec.IONiceClass, spec.IONiceData); err != nil {
 		pwErr = errors.Join(pwErr, err)
 	}
 	h := jobimage.HostRun{Spec: spec, RepoURL: os.Getenv(api.SecretKeyRepository), Password: pw, Status: status, Log: stdout, Now: time.Now}
@@ -81,4 +86,26 @@ func runHost(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return jobimage.FailHost(ctx, h, pwErr)
 	}
 	return jobimage.RunHost(ctx, h)
+}
+
+// applyPriority gives the whole process the configured niceness and I/O priority. Both
+// belong to a thread on Linux, and the Go runtime has started several already: they are
+// set on this thread, locked, and the program is executed again from it, so that every
+// thread of the new image inherits them. In the new image (marked by envPriorityApplied)
+// it does nothing. It returns only on failure.
+func applyPriority(nice *int, ioClass int, ioData *int) error {
+	if (nice == nil && ioClass == 0) || os.Getenv(envPriorityApplied) != "" {
+		return nil
+	}
+	runtime.LockOSThread()
+	if err := jobimage.SetPriority(nice, ioClass, ioData); err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	exe, err := os.Executable()
+	if err == nil {
+		err = syscall.Exec(exe, os.Args, append(os.Environ(), envPriorityApplied+"=1"))
+	}
+	runtime.UnlockOSThread()
+	return fmt.Errorf("re-exec with the configured priority: %w", err)
 }

@@ -130,7 +130,12 @@ func describeSession(w io.Writer, s jobs.Session, now time.Time) {
 	tw := printers.GetNewTabWriter(w)
 	fmt.Fprintln(tw, "  TYPE\tREASON\tHOST\tMESSAGE")
 	for _, e := range events {
-		fmt.Fprintln(tw, e)
+		// a multi-line error (unreadable files, one per line) stays on its row
+		lines := strings.Split(e, "\n")
+		for i := range lines[1:] {
+			lines[i+1] = strings.TrimSpace(lines[i+1])
+		}
+		fmt.Fprintln(tw, strings.Join(lines, " "))
 	}
 	tw.Flush()
 }

@@ -89,12 +89,16 @@ func Build(cfg api.BackupConfig, ns string) (Objects, error) {
 	history := int32(cfg.HistoryLimit)
 	zero := int32(0)
 	sessionLabels := labels(cfg, api.ComponentSession)
+	podSpec, err := sessionPodSpec(cfg, sa)
+	if err != nil {
+		return Objects{}, err
+	}
 	jobSpec := batchv1.JobSpec{
 		// a failed session is recorded, not retried: the next schedule is the retry
 		BackoffLimit: &zero,
 		Template: corev1.PodTemplateSpec{
 			ObjectMeta: metav1.ObjectMeta{Labels: sessionLabels, Annotations: map[string]string{api.AnnotationConfig: string(cfgJSON)}},
-			Spec:       sessionPodSpec(cfg, sa),
+			Spec:       podSpec,
 		},
 	}
 	if cfg.Timeout != "" {
@@ -129,13 +133,13 @@ func Build(cfg api.BackupConfig, ns string) (Objects, error) {
 	return o, nil
 }
 
-func sessionPodSpec(cfg api.BackupConfig, sa string) corev1.PodSpec {
+func sessionPodSpec(cfg api.BackupConfig, sa string) (corev1.PodSpec, error) {
 	nonRoot, readOnly, noEscalation := true, true, false
 	uid := int64(65532)
 	field := func(name, path string) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
 	}
-	return corev1.PodSpec{
+	spec := corev1.PodSpec{
 		ServiceAccountName: sa,
 		RestartPolicy:      corev1.RestartPolicyNever,
 		NodeSelector:       cfg.Runtime.NodeSelector,
@@ -165,6 +169,14 @@ func sessionPodSpec(cfg api.BackupConfig, sa string) corev1.PodSpec {
 			},
 		}},
 	}
+	// the session pod goes where the host pods may go: backup nodes are often both
+	// labelled (--node-selector) and tainted (--toleration)
+	if len(cfg.Runtime.Tolerations) > 0 {
+		if err := json.Unmarshal(cfg.Runtime.Tolerations, &spec.Tolerations); err != nil {
+			return spec, fmt.Errorf("runtime.tolerations: %w", err)
+		}
+	}
+	return spec, nil
 }
 
 // Rules are what a configuration's jobs may do, in its namespace only (docs/rbac.md says
