@@ -38,6 +38,10 @@ type Session struct {
 	Poll time.Duration
 	// Grace is how long timed-out hosts get to stop before they are recorded (default 30s).
 	Grace time.Duration
+	// PodCreateGrace is how long a host Job may go without a pod before the Job
+	// controller's FailedCreate events are taken as final (default 15s: its first retries
+	// come within seconds).
+	PodCreateGrace time.Duration
 }
 
 // Run resolves the hosts, creates a host Job for each, waits for them, and writes the
@@ -55,6 +59,9 @@ func (s *Session) Run(ctx context.Context) (api.Phase, error) {
 	}
 	if s.Grace <= 0 {
 		s.Grace = 30 * time.Second
+	}
+	if s.PodCreateGrace <= 0 {
+		s.PodCreateGrace = 15 * time.Second
 	}
 	jobs := s.Client.BatchV1().Jobs(s.Namespace)
 	self, err := jobs.Get(ctx, s.Job, metav1.GetOptions{})
@@ -250,12 +257,49 @@ func (s *Session) hostStates(ctx context.Context) ([]api.HostStatus, error) {
 			} else if jobFinished(j) {
 				st.Phase = api.PhaseFailed
 				st.Error = "the host pod exited without writing its final status"
+			} else if why := s.podNotCreated(ctx, j); why != "" {
+				// the Job controller cannot create the pod (Pod Security, quota, a missing
+				// ServiceAccount) and would retry forever: the host fails with its reason
+				_, _ = s.Client.BatchV1().Jobs(s.Namespace).Patch(ctx, j.Name, types.MergePatchType, []byte(`{"spec":{"suspend":true}}`),
+					metav1.PatchOptions{FieldManager: annotate.FieldManager})
+				st.Phase, st.Progress, st.Duration = api.PhaseFailed, nil, "0s"
+				st.Error = "the host pod could not be created: " + why
+				st.UpdateTime = s.Now().UTC().Format(time.RFC3339)
+				if err := annotate.NewJobAnnotator(s.Client, s.Namespace, j.Name).AnnotateJSON(ctx, api.AnnotationHostStatus, st); err != nil {
+					return nil, err
+				}
+				fmt.Fprintf(s.Log, "host %s: Failed: %s\n", st.Hostname, st.Error)
 			}
 		}
 		out = append(out, st)
 	}
 	sort.Slice(out, func(i, k int) bool { return out[i].Hostname < out[k].Hostname })
 	return out, nil
+}
+
+// podNotCreated returns the reason the Job controller gives for not creating a host Job's
+// pod, once the Job has had no pod for podNotCreatedAfter; "" otherwise.
+func (s *Session) podNotCreated(ctx context.Context, j *batchv1.Job) string {
+	if j.Status.Active > 0 || j.Status.Failed > 0 || j.Status.Succeeded > 0 || (j.Spec.Suspend != nil && *j.Spec.Suspend) ||
+		s.Now().Sub(j.CreationTimestamp.Time) < s.PodCreateGrace {
+		return ""
+	}
+	pods, err := s.Client.CoreV1().Pods(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: api.JobNameLabel + "=" + j.Name})
+	if err != nil || len(pods.Items) > 0 {
+		return ""
+	}
+	events, err := s.Client.CoreV1().Events(s.Namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=Job,involvedObject.name=" + j.Name + ",reason=FailedCreate"})
+	if err != nil || len(events.Items) == 0 {
+		return ""
+	}
+	latest := events.Items[0]
+	for _, e := range events.Items[1:] {
+		if e.LastTimestamp.After(latest.LastTimestamp.Time) {
+			latest = e
+		}
+	}
+	return latest.Message
 }
 
 // podFailure explains why a host Job's pod ended without a status: the container's

@@ -170,6 +170,19 @@ func TestSession(t *testing.T) {
 			phase: api.PhaseFailed, hostPhase: api.PhaseFailed, hostError: "vanished",
 		},
 		{
+			name:    "host pod cannot be created (Pod Security)",
+			objects: []any{deploymentWith(pvcVolume), boundPVC("data", corev1.ReadWriteOnce)},
+			host: func(t *testing.T, c kubernetes.Interface, j *batchv1.Job) {
+				ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: j.Name + ".1", Namespace: ns},
+					InvolvedObject: corev1.ObjectReference{Kind: "Job", Name: j.Name}, Reason: "FailedCreate", Type: "Warning",
+					Message: `Error creating: pods "x" is forbidden: violates PodSecurity "baseline:latest": non-default capabilities (container "backup" must not include "DAC_READ_SEARCH")`}
+				if _, err := c.CoreV1().Events(ns).Create(context.Background(), ev, metav1.CreateOptions{}); err != nil {
+					t.Error(err)
+				}
+			},
+			phase: api.PhaseFailed, hostPhase: api.PhaseFailed, hostError: "could not be created: Error creating: pods \"x\" is forbidden: violates PodSecurity", suspended: true,
+		},
+		{
 			name:    "timeout",
 			objects: []any{deploymentWith(pvcVolume), boundPVC("data", corev1.ReadWriteOnce)},
 			config:  func(c *api.BackupConfig) { c.Timeout = "300ms" },
@@ -226,7 +239,7 @@ func TestSession(t *testing.T) {
 				tt.config(&cfg)
 			}
 			s := &Session{Client: c, Namespace: ns, Job: self.Name, Config: cfg, RepoURL: "s3://bucket/x",
-				Poll: 10 * time.Millisecond, Grace: 50 * time.Millisecond}
+				Poll: 10 * time.Millisecond, Grace: 50 * time.Millisecond, PodCreateGrace: 100 * time.Millisecond}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			phase, err := s.Run(ctx)

@@ -189,6 +189,9 @@ func Rules(t api.Target) []rbacv1.PolicyRule {
 		// the nodes of the workload's pods (ReadWriteOnce volumes, daemon pods) and why a
 		// host pod ended (OOMKilled, evicted)
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
+		// why the Job controller could not create a host pod (FailedCreate: Pod Security,
+		// quota), so the host fails with that reason instead of waiting forever
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"list"}},
 		// the access modes and phase of the volumes to mount
 		{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get"}},
 	}

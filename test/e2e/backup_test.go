@@ -362,7 +362,8 @@ func TestStandalonePVCIsHost0(t *testing.T) {
 	tree := map[string]string{"a/b/c.txt": "deep\n", "top.txt": "top\n"}
 	writeTree(t, dir, tree)
 	boundClaim(t, c, ns, "uploads", dir, corev1.ReadWriteOnce, true)
-	mustStash(t, ns, "backup", "pvc/uploads", "--repo", "repo", "--paths", "/data")
+	// low priority: the host re-executes itself with it (every thread inherits it)
+	mustStash(t, ns, "backup", "pvc/uploads", "--repo", "repo", "--paths", "/data", "--nice", "10", "--ionice-class", "3")
 	out, err := stash(t, ns, "trigger", "uploads-backup", "--wait")
 	if err != nil {
 		t.Fatalf("trigger --wait: %v\n%s", err, out)
