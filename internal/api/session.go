@@ -141,7 +141,15 @@ type Runtime struct {
 	IONiceClass int `json:"ioniceClass,omitempty"`
 	// IONiceData is the priority within the class (0 highest .. 7 lowest).
 	IONiceData *int `json:"ioniceData,omitempty"`
+	// CacheSize is the size (a Kubernetes quantity) of the host pod's metadata cache
+	// volume; empty means DefaultCacheSize.
+	CacheSize string `json:"cacheSize,omitempty"`
+	// NoCache runs host pods without a metadata cache.
+	NoCache bool `json:"noCache,omitempty"`
 }
+
+// DefaultCacheSize is the size of a host pod's metadata cache volume.
+const DefaultCacheSize = "256Mi"
 
 // BackupConfig is a backup configuration, normalised from flags or a manifest. It travels
 // with the CronJob (AnnotationConfig), so every session runs what its configuration said

@@ -47,6 +47,8 @@ type BackupOptions struct {
 	Tolerations                                      []string
 	ServiceAccount                                   string
 	RunAsUser, RunAsGroup                            int64
+	CacheSize                                        string
+	NoCache                                          bool
 
 	DryRun string
 	Output string
@@ -144,6 +146,8 @@ Running the command again with other flags updates the configuration in place.`,
 	f.StringVar(&o.ServiceAccount, "service-account", "", "existing ServiceAccount for the jobs (default: one created for this configuration)")
 	f.Int64Var(&o.RunAsUser, "run-as-user", 0, "run the backup process as this uid, replacing the default security context (uid 0 with only DAC_READ_SEARCH)")
 	f.Int64Var(&o.RunAsGroup, "run-as-group", 0, "run the backup process with this gid (with --run-as-user)")
+	f.StringVar(&o.CacheSize, "cache-size", "", "size of each backup pod's metadata cache volume (default "+api.DefaultCacheSize+"): index and tree packs fetched once")
+	f.BoolVar(&o.NoCache, "no-cache", false, "run the backup pods without a metadata cache")
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, "none, client (print the objects) or server (send them, persist nothing)")
 	f.Lookup("dry-run").NoOptDefVal = "client"
 	_ = cmd.RegisterFlagCompletionFunc("repo", g.complete(completeRepositories))
@@ -304,6 +308,17 @@ func (o *BackupOptions) Validate() error {
 		}
 		rt.SecurityContext, _ = json.Marshal(sc)
 	}
+	if o.NoCache && o.CacheSize != "" {
+		return fmt.Errorf("--cache-size and --no-cache exclude each other: give one")
+	}
+	if o.CacheSize != "" {
+		q, err := resource.ParseQuantity(o.CacheSize)
+		if err != nil || q.Sign() <= 0 || q.Value() < 16<<20 {
+			return fmt.Errorf("--cache-size %q: want a size of at least 16Mi, like 256Mi or 2Gi", o.CacheSize)
+		}
+		rt.CacheSize = q.String()
+	}
+	rt.NoCache = o.NoCache
 	switch o.DryRun {
 	case "none", "client", "server":
 	default:

@@ -48,6 +48,8 @@ func TestBackupValidate(t *testing.T) {
 		{"bad node selector", append(ok, "--node-selector", "zone"), "--node-selector \"zone\": want KEY=VALUE"},
 		{"name too long", append(ok, "--name", strings.Repeat("a", 41)), "at most 40 characters"},
 		{"bad output", append(ok, "-o", "table"), `--output "table": want yaml or json`},
+		{"cache size and no cache", append(ok, "--cache-size", "1Gi", "--no-cache"), "--cache-size and --no-cache exclude each other"},
+		{"tiny cache", append(ok, "--cache-size", "1Mi"), `--cache-size "1Mi": want a size of at least 16Mi`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
