@@ -1,6 +1,7 @@
 #!/bin/bash
 # demo.sh - what `make demo` runs: bring up the local cluster, deploy a sample workload
-# with data, and run the job image in the cluster against it.
+# with data, back it up with kubectl stash (a configuration, two sessions), list the
+# snapshots, and restore the latest one from the repository and compare.
 # The cluster stays up afterwards so you can look around; `make cluster-down` removes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,6 @@ make -s cluster-up
 export KUBECONFIG=$(make -s kubeconfig)
 export PATH=$PWD/bin:$(make -s kubectl-path):$PATH
 NS=stash-demo
-IMAGE=$(kubectl-stash version -o json | sed -n 's/.*"jobImage": "\(.*\)".*/\1/p')
 NODE_DIR=$(dirname "$KUBECONFIG")/volumes/demo-data
 
 say "deploying a sample workload with data (namespace $NS)"
@@ -63,47 +63,51 @@ for i in 1 2 3; do head -c 100000 /dev/urandom | base64 > "$NODE_DIR/file-$i.txt
 kubectl -n $NS rollout status deploy/web --timeout=120s
 ls -l "$NODE_DIR"
 
-say "running the job image in a Job with its own ServiceAccount"
+say "a repository on a PersistentVolumeClaim (pvc://), created by a Job in the cluster"
+REPO_DIR=$(dirname "$KUBECONFIG")/volumes/demo-repo
+mkdir -p "$REPO_DIR"
 kubectl apply -f - >/dev/null <<YAML
 apiVersion: v1
-kind: ServiceAccount
-metadata: {name: stash-job, namespace: $NS}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: stash-job, namespace: $NS}
-rules: [{apiGroups: [batch], resources: [jobs], verbs: [get, patch]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: stash-job, namespace: $NS}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: stash-job}
-subjects: [{kind: ServiceAccount, name: stash-job, namespace: $NS}]
-YAML
-kubectl -n $NS delete job probe --ignore-not-found >/dev/null
-kubectl -n $NS apply -f - >/dev/null <<YAML
-apiVersion: batch/v1
-kind: Job
-metadata: {name: probe}
+kind: PersistentVolume
+metadata: {name: stash-demo-repo}
 spec:
-  backoffLimit: 0
-  template:
-    spec:
-      serviceAccountName: stash-job
-      restartPolicy: Never
-      containers:
-      - name: stash-job
-        image: $IMAGE
-        imagePullPolicy: Never
-        args: [probe]
-        env:
-        - {name: STASH_NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
-        - {name: STASH_JOB_NAME, valueFrom: {fieldRef: {fieldPath: "metadata.labels['batch.kubernetes.io/job-name']"}}}
-        - {name: STASH_POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
-        - {name: STASH_NODE_NAME, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteMany]
+  storageClassName: manual
+  persistentVolumeReclaimPolicy: Delete
+  claimRef: {namespace: $NS, name: repo}
+  hostPath: {path: $REPO_DIR, type: DirectoryOrCreate}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: repo, namespace: $NS}
+spec:
+  accessModes: [ReadWriteMany]
+  storageClassName: manual
+  resources: {requests: {storage: 1Gi}}
 YAML
-kubectl -n $NS wait --for=condition=Complete job/probe --timeout=120s
-echo "annotation written by the job: $(kubectl -n $NS get job probe -o jsonpath='{.metadata.annotations.kubectl-stash\.io/probe}')"
+PASSWORD_FILE=$(dirname "$KUBECONFIG")/demo-password
+[ -s "$PASSWORD_FILE" ] || head -c 24 /dev/urandom | base64 > "$PASSWORD_FILE"
+kubectl stash repo create demo-repo -n $NS --url pvc://repo/ --password-file "$PASSWORD_FILE" --init --overwrite
+
+say "the backup configuration: a CronJob (run only when triggered), its ServiceAccount and Role"
+kubectl stash backup deployment/web -n $NS --repo demo-repo --paths /data --keep-last 3
+
+say "a backup session now: a session Job, one host Job, one snapshot of /data"
+kubectl stash trigger web-backup -n $NS --wait
+echo "change a file, back up again (unchanged files are not read again)"
+echo "changed $(date)" >> "$NODE_DIR/file-2.txt"
+kubectl stash trigger web-backup -n $NS --wait
+kubectl stash get bc -n $NS
+kubectl stash get bs -n $NS
+LAST=$(kubectl stash get bs -n $NS -o json | sed -n 's/.*"name": "\(web-backup-[a-z0-9]*\)".*/\1/p' | head -1)
+kubectl stash describe bs "$LAST" -n $NS
+kubectl stash snapshots --repo demo-repo -n $NS --via-job
+
+say "restore the latest snapshot of host-0 from the repository and compare"
+RESTORE=$(mktemp -d /tmp/stash-demo-restore.XXXXXX)
+stash-job restore --repo "file://$REPO_DIR" --password-file "$PASSWORD_FILE" latest --host host-0 --path /data --target "$RESTORE"
+diff -r "$NODE_DIR" "$RESTORE/data" && echo "restored tree is identical to the volume ($RESTORE/data)"
 
 say "demo done; the cluster is still up:"
 echo "  export KUBECONFIG=$KUBECONFIG PATH=$PWD/bin:$(make -s kubectl-path):\$PATH"
