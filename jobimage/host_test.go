@@ -34,7 +34,11 @@ func (r *recorder) AnnotateJSON(_ context.Context, key string, v any) error {
 	return nil
 }
 
-func (r *recorder) last() api.HostStatus { r.mu.Lock(); defer r.mu.Unlock(); return r.writes[len(r.writes)-1] }
+func (r *recorder) last() api.HostStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.writes[len(r.writes)-1]
+}
 
 func newFileRepo(t *testing.T) string {
 	t.Helper()

@@ -3,9 +3,11 @@ package jobimage
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
@@ -132,6 +134,25 @@ func hostPodSpec(cfg api.BackupConfig, h workload.Host, repoClaim, repoFileURL s
 		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: m.Volume, VolumeSource: m.Source})
 		ct.VolumeMounts = append(ct.VolumeMounts, corev1.VolumeMount{Name: m.Volume, MountPath: m.MountPath, SubPath: m.SubPath, ReadOnly: true})
 	}
+	if !rt.NoCache {
+		// the metadata cache lives on its own emptyDir with a sizeLimit, and the engine's
+		// budget stays below it (index files are written whole before old entries go), so
+		// the cache never gets the pod evicted for ephemeral storage
+		size := rt.CacheSize
+		if size == "" {
+			size = api.DefaultCacheSize
+		}
+		limit, err := resource.ParseQuantity(size)
+		if err != nil {
+			return corev1.PodSpec{}, fmt.Errorf("runtime.cacheSize %q: %w", size, err)
+		}
+		budget := limit.Value() / 10 * 8
+		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "stash-cache", VolumeSource: corev1.VolumeSource{
+			EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}})
+		ct.VolumeMounts = append(ct.VolumeMounts, corev1.VolumeMount{Name: "stash-cache", MountPath: CacheMountPath})
+		ct.Env = append(ct.Env, corev1.EnvVar{Name: EnvCacheDir, Value: CacheMountPath},
+			corev1.EnvVar{Name: EnvCacheSize, Value: strconv.FormatInt(budget, 10)})
+	}
 	if repoClaim != "" {
 		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "stash-repository", VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: repoClaim}}})
@@ -151,6 +172,9 @@ func hostPodSpec(cfg api.BackupConfig, h workload.Host, repoClaim, repoFileURL s
 	pod.Containers = []corev1.Container{ct}
 	return pod, nil
 }
+
+// CacheMountPath is where a host pod's metadata cache volume is mounted.
+const CacheMountPath = "/stash-cache"
 
 // downwardEnv tells a job pod who it is (api.Env*).
 func downwardEnv() []corev1.EnvVar {
