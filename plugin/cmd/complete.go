@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
@@ -57,41 +59,17 @@ func completeTargets(ctx context.Context, c kubernetes.Interface, ns, toComplete
 	lo := metav1.ListOptions{}
 	switch targetKinds[strings.ToLower(kind)] {
 	case "deployment":
-		if l, err := c.AppsV1().Deployments(ns).List(ctx, lo); err == nil {
-			for _, o := range l.Items {
-				names = append(names, o.Name)
-			}
-		}
+		names = namesOf(c.AppsV1().Deployments(ns).List(ctx, lo))
 	case "statefulset":
-		if l, err := c.AppsV1().StatefulSets(ns).List(ctx, lo); err == nil {
-			for _, o := range l.Items {
-				names = append(names, o.Name)
-			}
-		}
+		names = namesOf(c.AppsV1().StatefulSets(ns).List(ctx, lo))
 	case "daemonset":
-		if l, err := c.AppsV1().DaemonSets(ns).List(ctx, lo); err == nil {
-			for _, o := range l.Items {
-				names = append(names, o.Name)
-			}
-		}
+		names = namesOf(c.AppsV1().DaemonSets(ns).List(ctx, lo))
 	case "replicaset":
-		if l, err := c.AppsV1().ReplicaSets(ns).List(ctx, lo); err == nil {
-			for _, o := range l.Items {
-				names = append(names, o.Name)
-			}
-		}
+		names = namesOf(c.AppsV1().ReplicaSets(ns).List(ctx, lo))
 	case "replicationcontroller":
-		if l, err := c.CoreV1().ReplicationControllers(ns).List(ctx, lo); err == nil {
-			for _, o := range l.Items {
-				names = append(names, o.Name)
-			}
-		}
+		names = namesOf(c.CoreV1().ReplicationControllers(ns).List(ctx, lo))
 	case "pvc":
-		if l, err := c.CoreV1().PersistentVolumeClaims(ns).List(ctx, lo); err == nil {
-			for _, o := range l.Items {
-				names = append(names, o.Name)
-			}
-		}
+		names = namesOf(c.CoreV1().PersistentVolumeClaims(ns).List(ctx, lo))
 	}
 	out := make([]string, 0, len(names))
 	for _, n := range names {
@@ -101,39 +79,15 @@ func completeTargets(ctx context.Context, c kubernetes.Interface, ns, toComplete
 }
 
 func completeConfigs(ctx context.Context, c kubernetes.Interface, ns, _ string) []string {
-	l, err := c.BatchV1().CronJobs(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelBackupConfiguration})
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, o := range l.Items {
-		out = append(out, o.Name)
-	}
-	return out
+	return namesOf(c.BatchV1().CronJobs(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelBackupConfiguration}))
 }
 
 func completeSessions(ctx context.Context, c kubernetes.Interface, ns, _ string) []string {
-	l, err := c.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelComponent + "=" + api.ComponentSession})
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, o := range l.Items {
-		out = append(out, o.Name)
-	}
-	return out
+	return namesOf(c.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelComponent + "=" + api.ComponentSession}))
 }
 
 func completeRepositories(ctx context.Context, c kubernetes.Interface, ns, _ string) []string {
-	l, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelRepository})
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, o := range l.Items {
-		out = append(out, o.Name)
-	}
-	return out
+	return namesOf(c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelRepository}))
 }
 
 // completeGet completes `get RESOURCE [NAME]`.
@@ -148,4 +102,22 @@ func (g *GlobalOptions) completeGet(cmd *cobra.Command, args []string, toComplet
 		return g.complete(completeConfigs)(cmd, args, toComplete)
 	}
 	return nil, cobra.ShellCompDirectiveNoFileComp
+}
+
+// namesOf returns the names of a List call's items; nothing when the call failed.
+func namesOf(list metav1.ListInterface, err error) []string {
+	if err != nil {
+		return nil
+	}
+	items, err := meta.ExtractList(list.(runtime.Object))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, it := range items {
+		if o, ok := it.(metav1.Object); ok {
+			out = append(out, o.GetName())
+		}
+	}
+	return out
 }

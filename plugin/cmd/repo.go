@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +22,6 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
@@ -542,20 +540,8 @@ func (o *RepoListOptions) Run(ctx context.Context) error {
 		items = append(items, it)
 	}
 	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(items, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", b)
-		return err
-	case "yaml":
-		b, err := yaml.Marshal(items)
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
-		return err
+	case "json", "yaml":
+		return writeDoc(o.Out, items, o.Output)
 	case "":
 	default:
 		return fmt.Errorf("unsupported output %q", o.Output)

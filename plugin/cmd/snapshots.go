@@ -3,7 +3,6 @@ package cmd
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +20,6 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
 	"github.com/kubectl-stash/kubectl-stash/plugin/repository"
@@ -180,20 +178,8 @@ func (o *SnapshotsOptions) Run(ctx context.Context) error {
 
 func (o *SnapshotsOptions) print(r *repository.Repository, list []repository.Snapshot) error {
 	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(list, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", b)
-		return err
-	case "yaml":
-		b, err := yaml.Marshal(list)
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
-		return err
+	case "json", "yaml":
+		return writeDoc(o.Out, list, o.Output)
 	case "", "table", "wide":
 	default:
 		return fmt.Errorf("unsupported output %q", o.Output)

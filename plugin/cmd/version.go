@@ -1,12 +1,10 @@
 package cmd
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/version"
 )
@@ -79,20 +77,8 @@ func (o *VersionOptions) Run() error {
 	case "":
 		_, err := fmt.Fprint(o.Out, o.info.String())
 		return err
-	case "json":
-		b, err := json.MarshalIndent(o.info, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(o.Out, "%s\n", b)
-		return err
-	case "yaml":
-		b, err := yaml.Marshal(o.info)
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
-		return err
+	case "json", "yaml":
+		return writeDoc(o.Out, o.info, o.Output)
 	default:
 		return fmt.Errorf("unsupported output %q", o.Output)
 	}
