@@ -53,6 +53,7 @@ type Entry struct {
 type index struct {
 	mu      sync.RWMutex
 	packs   []crypto.ID // entry.pack indexes this
+	sizes   []int64     // of each pack, as its index entry says: the cache checks its budget before it downloads
 	packIdx map[crypto.ID]uint32
 	blobs   map[crypto.ID]entry
 	pending map[crypto.ID]struct{} // being saved by this process, not yet in an uploaded pack
@@ -77,6 +78,16 @@ func (x *index) lookup(id crypto.ID) (Entry, bool) {
 		return Entry{}, false
 	}
 	return Entry{Pack: x.packs[e.pack], Type: e.typ, Codec: e.codec, Offset: e.offset, Length: e.length, Raw: e.raw}, true
+}
+
+// packSize returns the size of a pack the index lists (0 if it does not).
+func (x *index) packSize(id crypto.ID) int64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if n, ok := x.packIdx[id]; ok {
+		return x.sizes[n]
+	}
+	return 0
 }
 
 // has reports whether a blob is stored.
@@ -108,6 +119,7 @@ func (x *index) addPack(p indexPack) {
 	if !ok {
 		n = uint32(len(x.packs))
 		x.packs = append(x.packs, p.ID)
+		x.sizes = append(x.sizes, p.Size)
 		x.packIdx[p.ID] = n
 	}
 	t := TreeBlob
@@ -180,6 +192,7 @@ func (r *Repository) writeIndex(ctx context.Context, packs []indexPack) error {
 	if err := r.be.PutIfAbsent(ctx, indexPrefix+id.String(), sealed); err != nil && !isExists(err) {
 		return fmt.Errorf("write index: %w", err)
 	}
+	r.cache.add(cacheIndex, id, sealed)
 	return nil
 }
 
@@ -192,16 +205,13 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	g, ctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, name := range names {
 		g.Go(func() error {
-			raw, err := r.be.Get(ctx, name)
+			raw, err := r.readIndexFile(gctx, name)
 			if err != nil {
 				return err
-			}
-			if crypto.Hash(raw).String() != name[len(indexPrefix):] {
-				return fmt.Errorf("index %s: content does not match its name (damaged)", name)
 			}
 			plain, err := r.key.Open(nil, raw, []byte("index"))
 			if err != nil {
@@ -220,5 +230,9 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	r.cache.retainIndex(names)
+	return nil
 }

@@ -22,6 +22,16 @@ type Options struct {
 	// IndexEvery is how many packs an index file lists at most before it is written
 	// (default 64): a killed backup leaves at most this many packs unindexed.
 	IndexEvery int
+	// CacheDir is a local directory that keeps index files and whole tree packs
+	// (docs/repository-format.md, "Local cache"), so a backup reading its parent's trees
+	// from a remote store makes one request per tree pack instead of one per directory,
+	// and index files are downloaded once. Empty: no cache. A directory that cannot be
+	// written leaves the handle uncached, without an error (see CacheError).
+	CacheDir string
+	// CacheSize is the most the files in CacheDir may take, in bytes counted in whole
+	// 4 KiB blocks (default DefaultCacheSize): the cache usually lives on an emptyDir whose
+	// sizeLimit evicts the pod that exceeds it, so the budget is kept at all times.
+	CacheSize int64
 }
 
 func (o *Options) applyDefaults() {
@@ -30,6 +40,9 @@ func (o *Options) applyDefaults() {
 	}
 	if o.IndexEvery <= 0 {
 		o.IndexEvery = 64
+	}
+	if o.CacheDir != "" && o.CacheSize <= 0 {
+		o.CacheSize = DefaultCacheSize
 	}
 }
 
@@ -40,6 +53,9 @@ type Repository struct {
 	cfg  Config
 	opts Options
 	idx  *index
+
+	cache    *cache // nil: none
+	cacheErr error  // why there is no cache although Options.CacheDir asked for one
 
 	compressor     *compress.Compressor
 	metaCompressor *compress.Compressor // trees, index files: always zstd, they compress well
@@ -75,7 +91,11 @@ func newRepository(b Backend, key *crypto.Key, cfg Config, opts Options) (*Repos
 	if cfg.PackSize <= 0 {
 		cfg.PackSize = DefaultPackSize
 	}
-	return &Repository{be: b, key: key, cfg: cfg, opts: opts, idx: newIndex(), compressor: c, metaCompressor: mc}, nil
+	r := &Repository{be: b, key: key, cfg: cfg, opts: opts, idx: newIndex(), compressor: c, metaCompressor: mc}
+	if opts.CacheDir != "" {
+		r.cache, r.cacheErr = openCache(opts.CacheDir, cfg.ID, opts.CacheSize)
+	}
+	return r, nil
 }
 
 // LoadIndex reads the index; call it once after Open, before saving or loading blobs.
@@ -229,6 +249,8 @@ func (r *Repository) storePack(ctx context.Context, p *packer) error {
 	}
 	if p.typ == DataBlob {
 		r.putPackBuf(data)
+	} else {
+		r.cache.add(cacheTree, id, data)
 	}
 	r.uploaded.Add(int64(len(data)))
 	ip := indexPack{ID: id, Type: p.typ.String(), Size: int64(len(data)), Blobs: p.entries}
@@ -290,7 +312,15 @@ func (r *Repository) LoadBlob(ctx context.Context, id crypto.ID, dst []byte) ([]
 	if !ok {
 		return nil, fmt.Errorf("blob %s is not in the index", id.Short())
 	}
+	if e.Type == TreeBlob && r.cache != nil {
+		if out, ok := r.loadCachedTreeBlob(ctx, id, e, dst); ok {
+			return out, nil
+		}
+	}
 	sealed, err := r.be.GetRange(ctx, PackKey(e.Type, e.Pack), int64(e.Offset), int64(e.Length))
+	if e.Type == TreeBlob && r.cache != nil {
+		r.cache.miss(len(sealed))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("blob %s in pack %s: %w", id.Short(), e.Pack.Short(), err)
 	}
