@@ -118,7 +118,7 @@ func (s *hostState) backupAll(ctx context.Context) error {
 		return err
 	}
 	defer st.Close()
-	r, err := repo.Open(ctx, st, s.run.Password, repo.Options{})
+	r, err := repo.Open(ctx, st, s.run.Password, hostRepoOptions(os.Getenv, s.run.Log))
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,11 @@ import (
 type RepoFlags struct {
 	URL          string
 	PasswordFile string // empty: STASH_PASSWORD
+	// CacheDir keeps index files and tree packs locally (empty: no cache), within
+	// CacheSize bytes (0: the engine's default). NoCache overrides both.
+	CacheDir  string
+	CacheSize int64
+	NoCache   bool
 }
 
 func (f RepoFlags) open(ctx context.Context) (*store.Store, []byte, error) {
@@ -45,7 +50,7 @@ func OpenRepository(ctx context.Context, f RepoFlags) (*repo.Repository, func(),
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := repo.Open(ctx, st, pw, repo.Options{})
+	r, err := repo.Open(ctx, st, pw, f.repoOptions())
 	if err != nil {
 		st.Close()
 		return nil, nil, err
@@ -117,6 +122,7 @@ func Backup(ctx context.Context, f RepoFlags, bf BackupFlags, paths []string, ou
 	if s.Errors > 0 || s.Skipped > 0 {
 		fmt.Fprintf(out, "unreadable files: %d, skipped (sockets): %d\n", s.Errors, s.Skipped)
 	}
+	printCacheStats(out, f, r)
 	return nil
 }
 

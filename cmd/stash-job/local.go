@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/kubectl-stash/kubectl-stash/jobimage"
@@ -20,10 +22,10 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
-			return pos, nil
+			return pos, checkEnvDefaults(fs)
 		}
 		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
+			return append(pos, rest[1:]...), checkEnvDefaults(fs)
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]
@@ -35,18 +37,68 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-func repoFlags(fs *flag.FlagSet) *jobimage.RepoFlags {
+// repoLocationFlags are where a repository is and its password.
+func repoLocationFlags(fs *flag.FlagSet) *jobimage.RepoFlags {
 	f := &jobimage.RepoFlags{}
 	fs.StringVar(&f.URL, "repo", "", "repository URL: file:///dir, s3://bucket/prefix?…, gs://bucket/prefix, azblob://container/prefix, mem://")
 	fs.StringVar(&f.PasswordFile, "password-file", "", "file holding the repository password (default: $STASH_PASSWORD)")
 	return f
 }
 
+// repoFlags are repoLocationFlags and the local cache of a command that reads the
+// repository. The cache's defaults come from the environment a host pod has.
+func repoFlags(fs *flag.FlagSet) *jobimage.RepoFlags {
+	f := repoLocationFlags(fs)
+	dir, size, envErr := jobimage.CacheOptionsFromEnv(os.Getenv)
+	fs.StringVar(&f.CacheDir, "cache-dir", dir, "keep index files and tree packs in this directory, so reading a remote repository again downloads less (default: $"+jobimage.EnvCacheDir+", else no cache)")
+	f.CacheSize = size
+	fs.Var(&sizeValue{n: &f.CacheSize, envErr: envErr}, "cache-size", "the most the cache directory may hold: a `size` in bytes, or with a suffix such as 512Mi or 2Gi (default: $"+jobimage.EnvCacheSize+", else 256Mi)")
+	fs.BoolVar(&f.NoCache, "no-cache", false, "use no cache, whatever --cache-dir or $"+jobimage.EnvCacheDir+" say")
+	return f
+}
+
+// sizeValue is a flag holding a byte count (jobimage.ParseSize).
+type sizeValue struct {
+	n *int64
+	// envErr is a bad default from the environment: an error unless the flag is given.
+	envErr error
+}
+
+func (s *sizeValue) String() string {
+	if s.n == nil || *s.n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(*s.n, 10)
+}
+
+func (s *sizeValue) Set(v string) error {
+	n, err := jobimage.ParseSize(v)
+	if err != nil {
+		return err
+	}
+	*s.n, s.envErr = n, nil
+	return nil
+}
+
+// checkEnvDefaults fails on a bad default a flag took from the environment and no
+// command-line value replaced (--no-cache makes the cache's moot).
+func checkEnvDefaults(fs *flag.FlagSet) error {
+	if nc := fs.Lookup("no-cache"); nc != nil && nc.Value.String() == "true" {
+		return nil
+	}
+	if fl := fs.Lookup("cache-size"); fl != nil {
+		if sv, ok := fl.Value.(*sizeValue); ok && sv.envErr != nil {
+			return usageError{sv.envErr.Error() + " (or give --cache-size)"}
+		}
+	}
+	return nil
+}
+
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
 func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("init", stderr)
-	rf := repoFlags(fs)
+	rf := repoLocationFlags(fs)
 	compression := fs.String("compression", "", "compression codec: zstd, s2 or none (default: the engine's default)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
