@@ -81,7 +81,7 @@ func Forget(ctx context.Context, f RepoFlags, host, path string, p repo.Retentio
 		}
 		sort.SliceStable(rows, func(i, j int) bool { return newer(rows[i].s, rows[j].s) })
 		for _, row := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", row.s.Short, row.s.Time.UTC().Format("2006-01-02 15:04:05"), row.s.Host,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", row.s.ShortID, row.s.Time.UTC().Format("2006-01-02 15:04:05"), row.s.Host,
 				strings.Join(row.s.Paths, ","), row.action, strings.Join(row.why, ", "))
 		}
 	}

@@ -179,28 +179,10 @@ func Restore(ctx context.Context, f RepoFlags, rf RestoreFlags, ref string, out,
 	return nil
 }
 
-type snapshotOut struct {
-	ID      string       `json:"id"`
-	Short   string       `json:"short_id"`
-	Time    time.Time    `json:"time"`
-	Host    string       `json:"host"`
-	Paths   []string     `json:"paths"`
-	Tags    []string     `json:"tags,omitempty"`
-	Target  *repo.Target `json:"target,omitempty"`
-	Session string       `json:"session,omitempty"`
-	Parent  string       `json:"parent,omitempty"`
-	Tree    string       `json:"tree"`
-	Stats   repo.Stats   `json:"stats"`
-}
+// snapshotOut is a snapshot as the listings print it.
+type snapshotOut = repo.Listing
 
-func snapshotJSON(sn *repo.Snapshot) snapshotOut {
-	o := snapshotOut{ID: sn.ID.String(), Short: sn.ID.Short(), Time: sn.Time, Host: sn.Host, Paths: sn.Paths,
-		Tags: sn.Tags, Target: sn.Target, Session: sn.Session, Tree: sn.Tree.String(), Stats: sn.Stats}
-	if sn.Parent != nil {
-		o.Parent = sn.Parent.String()
-	}
-	return o
-}
+func snapshotJSON(sn *repo.Snapshot) snapshotOut { return sn.Listing() }
 
 // Snapshots lists snapshots, optionally of one host.
 func Snapshots(ctx context.Context, f RepoFlags, host string, asJSON bool, out io.Writer) error {
@@ -226,7 +208,7 @@ func Snapshots(ctx context.Context, f RepoFlags, host string, asJSON bool, out i
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTIME\tHOST\tPATHS\tFILES\tSIZE\tUPLOADED")
 	for _, s := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Short, s.Time.Local().Format("2006-01-02 15:04:05"), s.Host,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.ShortID, s.Time.Local().Format("2006-01-02 15:04:05"), s.Host,
 			strings.Join(s.Paths, ","), s.Stats.TotalFiles, humanBytes(s.Stats.Size), humanBytes(s.Stats.Uploaded))
 	}
 	return tw.Flush()

@@ -58,7 +58,7 @@ func (ct cmdTest) run(t *testing.T, args ...string) (stdout, stderr string, err 
 
 	create := NewRepoCreateOptions(g, streams)
 	create.newClient, create.initOptions = clients, repo.InitOptions{KDF: repotest.CheapKDF}
-	create.pollInterval, create.jobTimeout, create.podLogs = time.Millisecond, 200*time.Millisecond, canned(ct.logs)
+	create.pollInterval, create.jobTimeout, create.podLogs = time.Millisecond, 10*time.Second, canned(ct.logs)
 	list := NewRepoListOptions(g, streams)
 	list.newClient, list.now = clients, func() time.Time { return testNow }
 	del := NewRepoDeleteOptions(g, streams)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
 )
@@ -14,29 +13,10 @@ import (
 // Snapshot is one snapshot as `kubectl stash snapshots -o json` prints it. Its JSON is
 // the same as that of `stash-job snapshots -o json` (jobimage), which --via-job reads from
 // the job's log.
-type Snapshot struct {
-	ID      string       `json:"id"`
-	ShortID string       `json:"short_id"`
-	Time    time.Time    `json:"time"`
-	Host    string       `json:"host"`
-	Paths   []string     `json:"paths"`
-	Tags    []string     `json:"tags,omitempty"`
-	Target  *repo.Target `json:"target,omitempty"`
-	Session string       `json:"session,omitempty"`
-	Parent  string       `json:"parent,omitempty"`
-	Tree    string       `json:"tree"`
-	Stats   repo.Stats   `json:"stats"`
-}
+type Snapshot = repo.Listing
 
 // FromEngine converts an engine snapshot.
-func FromEngine(sn *repo.Snapshot) Snapshot {
-	s := Snapshot{ID: sn.ID.String(), ShortID: sn.ID.Short(), Time: sn.Time, Host: sn.Host, Paths: sn.Paths,
-		Tags: sn.Tags, Target: sn.Target, Session: sn.Session, Tree: sn.Tree.String(), Stats: sn.Stats}
-	if sn.Parent != nil {
-		s.Parent = sn.Parent.String()
-	}
-	return s
-}
+func FromEngine(sn *repo.Snapshot) Snapshot { return sn.Listing() }
 
 // Filter keeps the snapshots of host (if not "") that include path (if not ""), with the
 // engine's rules (repo.Filter), in their order.

@@ -211,3 +211,29 @@ func (f Filter) describe() string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// Listing is a snapshot as listings print it (`stash-job snapshots -o json`, which the
+// plugin also reads back from a Job's log): ids as strings, the short id beside the full one.
+type Listing struct {
+	ID      string    `json:"id"`
+	ShortID string    `json:"short_id"`
+	Time    time.Time `json:"time"`
+	Host    string    `json:"host"`
+	Paths   []string  `json:"paths"`
+	Tags    []string  `json:"tags,omitempty"`
+	Target  *Target   `json:"target,omitempty"`
+	Session string    `json:"session,omitempty"`
+	Parent  string    `json:"parent,omitempty"`
+	Tree    string    `json:"tree"`
+	Stats   Stats     `json:"stats"`
+}
+
+// Listing returns sn in its listing form.
+func (sn *Snapshot) Listing() Listing {
+	l := Listing{ID: sn.ID.String(), ShortID: sn.ID.Short(), Time: sn.Time, Host: sn.Host, Paths: sn.Paths,
+		Tags: sn.Tags, Target: sn.Target, Session: sn.Session, Tree: sn.Tree.String(), Stats: sn.Stats}
+	if sn.Parent != nil {
+		l.Parent = sn.Parent.String()
+	}
+	return l
+}
