@@ -180,6 +180,9 @@ func (s *hostState) backupAll(ctx context.Context) error {
 			return err
 		}
 	}
+	if opts := r.CacheStats(); opts.Dir != "" {
+		printCacheStats(s.run.Log, RepoFlags{CacheDir: opts.Dir}, r)
+	}
 	if p := retentionPolicy(spec.Retention); !p.Empty() {
 		var summary []string
 		for _, dir := range spec.Paths {
