@@ -299,6 +299,10 @@ func TestStatefulSetHostPerReplica(t *testing.T) {
 		if fs := fileStats(t, h, "/usr/share/web"); fs["totalFiles"] != 2 {
 			t.Errorf("%s: fileStats %v, want 2 files", host, fs)
 		}
+		// the host pod kept the repository's metadata in its cache volume
+		if logs, err := kubectl(t, "-n", ns, "logs", "job/"+api.HostJobName(name, host)); err != nil || !strings.Contains(logs, "cache: ") || !strings.Contains(logs, "/stash-cache") {
+			t.Errorf("%s log has no cache line (%v):\n%s", host, err, logs)
+		}
 		// the snapshot, listed from this machine with the Secret's credentials
 		if out := mustStash(t, ns, "snapshots", "--repo", "s3", "--host", host); !regexp.MustCompile(`(?m)^` + h["snapshots"].([]any)[0].(map[string]any)["name"].(string) + `\s.*` + host + `\s+/usr/share/web`).MatchString(out) {
 			t.Errorf("snapshots --host %s does not list the session's snapshot:\n%s", host, out)
