@@ -49,6 +49,7 @@ a Job, and status lives in annotations on those Jobs.`,
 	root.AddCommand(NewCmdTrigger(g, streams))
 	root.AddCommand(NewCmdGet(g, streams))
 	root.AddCommand(NewCmdDescribe(g, streams))
+	root.AddCommand(NewCmdWatch(g, streams))
 	return root
 }
 

@@ -17,13 +17,16 @@ import (
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
 	"github.com/kubectl-stash/kubectl-stash/plugin/jobs"
+	"github.com/kubectl-stash/kubectl-stash/plugin/tui"
 )
 
 // TriggerOptions are the flags of `kubectl stash trigger`.
 type TriggerOptions struct {
-	global  *GlobalOptions
-	Config  string
-	Wait    bool
+	global *GlobalOptions
+	Config string
+	Wait   bool
+	// Watch opens the terminal UI on the new session (plain lines without a terminal).
+	Watch   bool
 	Timeout time.Duration
 	// Poll is how often --wait looks at the session.
 	Poll time.Duration
@@ -47,6 +50,9 @@ With --wait, follow the session in plain lines and exit non-zero unless it Succe
 		Example: `  # Back up now, and wait for the result
   kubectl stash trigger shop-backup --wait
 
+  # Back up now, in the live terminal UI
+  kubectl stash trigger shop-backup --watch
+
   # Start a session and return at once
   kubectl stash trigger shop-backup -n shop`,
 		Args: cobra.ExactArgs(1),
@@ -62,6 +68,7 @@ With --wait, follow the session in plain lines and exit non-zero unless it Succe
 	}
 	cmd.ValidArgsFunction = onlyFirstArg(g.complete(completeConfigs))
 	cmd.Flags().BoolVarP(&o.Wait, "wait", "w", false, "follow the session until it ends; exit non-zero unless it Succeeded")
+	cmd.Flags().BoolVar(&o.Watch, "watch", false, "like --wait, in the live terminal UI (kubectl stash watch) when the output is a terminal")
 	cmd.Flags().DurationVar(&o.Timeout, "wait-timeout", 0, "with --wait: give up waiting after this long (0: no limit)")
 	return cmd
 }
@@ -115,13 +122,28 @@ func (o *TriggerOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("create backup session: %w", err)
 	}
 	fmt.Fprintf(o.Out, "backupsession %s created\n", created.Name)
-	if !o.Wait {
+	if !o.Wait && !o.Watch {
 		return nil
 	}
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
+	}
+	if o.Watch && isTerminal(o.In) && isTerminal(o.Out) && isTerminal(o.ErrOut) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		feed, err := jobs.WatchSessions(ctx, o.client, jobs.FeedOptions{Namespace: o.namespace, Config: o.Config})
+		if err != nil {
+			return err
+		}
+		w := &WatchOptions{client: o.client, IOStreams: o.IOStreams}
+		phase, err := tui.Run(ctx, tui.Options{Feed: feed, Trigger: w.trigger, Open: created.Name, ExitWhenDone: true,
+			Title: "namespace " + o.namespace, Now: time.Now}, o.In, o.ErrOut)
+		if err != nil {
+			return err
+		}
+		return phaseError(created.Name, phase)
 	}
 	return followSession(ctx, o.client, o.namespace, created.Name, o.Poll, o.Out)
 }
