@@ -377,6 +377,7 @@ func (s *Session) stopHosts(ctx context.Context, reason string) {
 func summarize(hs []api.HostStatus) (api.HostCounts, string) {
 	var c api.HostCounts
 	var total time.Duration
+	timed := false
 	for _, h := range hs {
 		switch h.Phase {
 		case api.PhaseSucceeded:
@@ -390,7 +391,11 @@ func summarize(hs []api.HostStatus) (api.HostCounts, string) {
 		}
 		if d, err := time.ParseDuration(h.Duration); err == nil {
 			total += d
+			timed = true
 		}
+	}
+	if !timed {
+		return c, "" // no host has finished: the duration is not known yet
 	}
 	return c, total.String()
 }

@@ -33,11 +33,10 @@ func newTmuxPane(t *testing.T, width, height int, env []string, command string) 
 		t.Fatalf("tmux is needed for the terminal UI test: %v", err)
 	}
 	p := &tmuxPane{t: t, name: fmt.Sprintf("stash-e2e-%d", time.Now().UnixNano())}
-	args := []string{"new-session", "-d", "-s", p.name, "-x", fmt.Sprint(width), "-y", fmt.Sprint(height)}
-	for _, e := range env {
-		args = append(args, "-e", e)
-	}
-	args = append(args, command)
+	// the environment goes on the command line: a tmux server started earlier keeps its
+	// own global environment, which new sessions would otherwise inherit
+	args := []string{"new-session", "-d", "-s", p.name, "-x", fmt.Sprint(width), "-y", fmt.Sprint(height),
+		"env " + strings.Join(env, " ") + " " + command}
 	if out, err := exec.Command("tmux", args...).CombinedOutput(); err != nil {
 		t.Fatalf("tmux new-session: %v\n%s", err, out)
 	}
@@ -100,21 +99,28 @@ func TestWatchInATerminal(t *testing.T) {
 	session := sessionName(t, out)
 	host := api.HostJobName(session, "host-0")
 
-	// the progress bar advances: two screens of the running host differ in its progress
-	percent := regexp.MustCompile(`(\d+)%`)
-	var first string
-	pane.waitScreen("the host running with a progress figure", 60*time.Second, func(s string) bool {
-		if strings.Contains(s, "Running") && percent.MatchString(s) {
-			first = s
-			return true
+	// the progress bar advances: two screens of the running host with a growing percentage
+	percent := regexp.MustCompile(`host-0\s+Running\s+\S+\s+(\d+)%`)
+	progressOf := func(s string) int {
+		m := percent.FindStringSubmatch(s)
+		if m == nil {
+			return -1
 		}
-		return false
+		var n int
+		fmt.Sscan(m[1], &n)
+		return n
+	}
+	first := pane.waitScreen("the host running with progress", 90*time.Second, func(s string) bool {
+		return progressOf(s) > 0 || strings.Contains(s, "Succeeded")
 	})
+	if progressOf(first) <= 0 {
+		t.Fatalf("the host ended before any progress was drawn: make the volume larger\n%s", first)
+	}
 	second := pane.waitScreen("the progress advancing", 60*time.Second, func(s string) bool {
-		return (strings.Contains(s, "Running") && percent.MatchString(s) && s != first) || strings.Contains(s, "Succeeded")
+		return progressOf(s) > progressOf(first) || strings.Contains(s, "Succeeded")
 	})
-	if strings.Contains(second, "Succeeded") && !strings.Contains(second, "Running") {
-		t.Fatalf("the session ended before a second progress screen: make the volume larger\nfirst:\n%s", first)
+	if progressOf(second) <= progressOf(first) {
+		t.Fatalf("the host ended before a second progress screen: make the volume larger\nfirst:\n%s\nthen:\n%s", first, second)
 	}
 	t.Logf("progress screens:\n%s\n---\n%s", first, second)
 	done := pane.waitScreen("Succeeded with the stats", 3*time.Minute, func(s string) bool {
