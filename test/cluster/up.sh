@@ -76,6 +76,8 @@ need_pkgs() {
   command -v openssl >/dev/null || missing+=(openssl)
   command -v curl >/dev/null || missing+=(curl)
   command -v ip >/dev/null || missing+=(iproute2)
+  # not the cluster's own: the e2e tests drive `kubectl stash watch` in a real terminal
+  command -v tmux >/dev/null || missing+=(tmux)
   if [ ${#missing[@]} -gt 0 ]; then
     [ "$APT" = 1 ] || die "missing packages: ${missing[*]}"
     log "apt-get install ${missing[*]}"
