@@ -3,6 +3,8 @@
 package cmd
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -27,7 +29,20 @@ func NewCmdStash(streams genericiooptions.IOStreams) *cobra.Command {
 DaemonSets and PVCs into a deduplicated, compressed, encrypted repository in an object
 store. It needs no operator and no CRDs: a backup configuration is a CronJob, a session is
 a Job, and status lives in annotations on those Jobs.`,
-		Example: `  # Show the plugin version and the job image it runs
+		Example: `  # A repository, a backup configuration, a session now, and its result
+  kubectl stash repo create s3-repo --url 's3://my-bucket/shop?region=eu-west-1' \
+    --generate-password --from-env-file aws.env --init
+  kubectl stash backup deployment/shop --repo s3-repo --paths /source/data --schedule "30 1 * * *"
+  kubectl stash trigger shop-backup --wait
+  kubectl stash get bs
+
+  # Sessions live, in the terminal
+  kubectl stash watch
+
+  # Snapshots, read straight from the repository
+  kubectl stash snapshots --repo s3-repo
+
+  # Show the plugin version and the job image it runs
   kubectl stash version`,
 		SilenceUsage:  true,
 		SilenceErrors: false,
@@ -50,6 +65,23 @@ a Job, and status lives in annotations on those Jobs.`,
 	root.AddCommand(NewCmdGet(g, streams))
 	root.AddCommand(NewCmdDescribe(g, streams))
 	root.AddCommand(NewCmdWatch(g, streams))
+	// cobra's completion command, with examples of its own like every verb
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Example = `  # bash, for this shell
+  source <(kubectl stash completion bash)
+
+  # zsh, for every new shell
+  kubectl stash completion zsh > "${fpath[1]}/_kubectl-stash"
+
+  # through kubectl (kubectl stash <TAB>): a kubectl_complete-stash on your PATH
+  printf '#!/bin/sh\nkubectl stash __complete "$@"\n' > ~/bin/kubectl_complete-stash && chmod +x ~/bin/kubectl_complete-stash`
+			for _, shell := range c.Commands() {
+				shell.Example = fmt.Sprintf("  kubectl stash completion %s > kubectl-stash.%s  # then load it as your shell does", shell.Name(), shell.Name())
+			}
+		}
+	}
 	return root
 }
 
