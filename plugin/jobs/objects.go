@@ -121,7 +121,11 @@ func Build(cfg api.BackupConfig, ns string) (Objects, error) {
 			// sessions of one configuration never run together: a session that finds an
 			// older one still running records itself Skipped (the seed's phase), which
 			// Forbid would hide
-			ConcurrencyPolicy:          batchv1.AllowConcurrent,
+			ConcurrencyPolicy: batchv1.AllowConcurrent,
+			// a schedule missed by more than this (the control plane was down) is skipped
+			// rather than run late; without a bound, more than 100 missed schedules stop
+			// the CronJob for good
+			StartingDeadlineSeconds:    ptr(int64(300)),
 			SuccessfulJobsHistoryLimit: &history,
 			FailedJobsHistoryLimit:     &history,
 			JobTemplate: batchv1.JobTemplateSpec{

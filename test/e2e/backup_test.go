@@ -367,7 +367,7 @@ func TestStandalonePVCIsHost0(t *testing.T) {
 	writeTree(t, dir, tree)
 	boundClaim(t, c, ns, "uploads", dir, corev1.ReadWriteOnce, true)
 	// low priority: the host re-executes itself with it (every thread inherits it)
-	mustStash(t, ns, "backup", "pvc/uploads", "--repo", "repo", "--paths", "/data", "--nice", "10", "--ionice-class", "3")
+	mustStash(t, ns, "backup", "pvc/uploads", "--repo", "repo", "--paths", "/data", "--nice", "10", "--ionice-class", "3", "--history-limit", "1")
 	out, err := stash(t, ns, "trigger", "uploads-backup", "--wait")
 	if err != nil {
 		t.Fatalf("trigger --wait: %v\n%s", err, out)
@@ -382,6 +382,15 @@ func TestStandalonePVCIsHost0(t *testing.T) {
 	if got := readTree(t, filepath.Join(target, "data")); !reflect.DeepEqual(got, tree) {
 		t.Errorf("restored %v, want %v", got, tree)
 	}
+	// --history-limit 1: the CronJob keeps one finished session (triggered ones too, as
+	// they are its own), and a session's host Jobs go with it
+	if _, err := stash(t, ns, "trigger", "uploads-backup", "--wait"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "one session and one host Job left", 90*time.Second, func(ctx context.Context) (bool, error) {
+		jobs, err := c.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelBackupConfiguration + "=uploads-backup"})
+		return err == nil && len(jobs.Items) == 2, nil
+	})
 }
 
 // TestUnreadableFileFailsHostAndSession: with a user-given non-root identity, a mode-000
