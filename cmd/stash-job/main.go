@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/kubectl-stash/kubectl-stash/internal/store"
 	"github.com/kubectl-stash/kubectl-stash/internal/version"
 	"github.com/kubectl-stash/kubectl-stash/jobimage"
 	"github.com/kubectl-stash/kubectl-stash/jobimage/annotate"
@@ -55,7 +56,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile := startProfiles()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	// a repository Secret passed as environment variables carries a GCS key inline
+	cleanupCreds, err := store.InlineGCPCredentials()
+	if err == nil {
+		err = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		cleanupCreds()
+	}
 	stopProfile()
 	stop()
 	if err != nil {

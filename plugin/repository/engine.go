@@ -40,8 +40,9 @@ func (r *Repository) ApplyEnv() (restore func(), err error) {
 		set bool
 	}
 	prev := map[string]saved{}
-	var tmpFiles []string
+	inlineCleanup := func() {}
 	restore = func() {
+		inlineCleanup()
 		for k, s := range prev {
 			if s.set {
 				os.Setenv(k, s.val)
@@ -49,35 +50,19 @@ func (r *Repository) ApplyEnv() (restore func(), err error) {
 				os.Unsetenv(k)
 			}
 		}
-		for _, f := range tmpFiles {
-			os.Remove(f)
-		}
 	}
 	for _, k := range r.CredentialKeys() {
-		v := r.Env[k]
-		if k == "GOOGLE_APPLICATION_CREDENTIALS" && strings.HasPrefix(strings.TrimSpace(v), "{") {
-			f, err := os.CreateTemp("", "kubectl-stash-gcp-*.json")
-			if err != nil {
-				restore()
-				return nil, fmt.Errorf("write the GCP credentials of repository %q: %w", r.Name, err)
-			}
-			tmpFiles = append(tmpFiles, f.Name())
-			_, werr := f.WriteString(v)
-			if cerr := f.Close(); werr == nil {
-				werr = cerr
-			}
-			if werr != nil {
-				restore()
-				return nil, fmt.Errorf("write the GCP credentials of repository %q: %w", r.Name, werr)
-			}
-			v = f.Name()
-		}
 		old, set := os.LookupEnv(k)
 		prev[k] = saved{old, set}
-		if err := os.Setenv(k, v); err != nil {
+		if err := os.Setenv(k, r.Env[k]); err != nil {
 			restore()
 			return nil, fmt.Errorf("set %s from repository %q: %w", k, r.Name, err)
 		}
+	}
+	if inlineCleanup, err = store.InlineGCPCredentials(); err != nil {
+		inlineCleanup = func() {}
+		restore()
+		return nil, fmt.Errorf("repository %q: %w", r.Name, err)
 	}
 	return restore, nil
 }
