@@ -45,8 +45,10 @@ func commands() []command {
 		{"snapshots", "list a repository's snapshots", runSnapshots},
 		{"ls", "list the files of a snapshot", runLs},
 		{"forget", "remove snapshots by a retention policy (--keep-*); data stays until prune", runForget},
-		{"prune", "delete the data no snapshot references (after forget), repack packs mostly unused", runPrune},
 		{"check", "verify the repository's structure and, with --read-data, its data", runCheck},
+		{"key", "list, add or remove the repository's passwords (key files), or change one", runKey},
+		{"lock", "list the repository's locks (lock list)", runLock},
+		{"unlock", "remove stale locks (--force: all locks)", runUnlock},
 	}
 }
 
@@ -160,12 +162,21 @@ var examples = map[string]string{
   stash-job forget --repo file:///backups/repo --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run
   stash-job forget --repo file:///backups/repo --host host-0 --path /var/www --keep-last 10 -o json
 `,
-	"prune": `  stash-job prune --repo file:///backups/repo --dry-run
-  stash-job prune --repo file:///backups/repo --max-unused-percent 25 -o json
-`,
 	"check": `  stash-job check --repo file:///backups/repo
   stash-job check --repo file:///backups/repo --read-data
   stash-job check --repo file:///backups/repo --read-data-subset 10% -o json
+`,
+	"key": `  stash-job key list --repo file:///backups/repo
+  STASH_NEW_PASSWORD='another passphrase' stash-job key add --repo file:///backups/repo
+  stash-job key remove --repo file:///backups/repo 4f3a9c1e
+  stash-job key passwd --repo file:///backups/repo --new-password-file /etc/stash/new-password
+`,
+	"lock": `  stash-job lock list --repo file:///backups/repo
+  stash-job lock list --repo file:///backups/repo -o json
+`,
+	"unlock": `  # remove the locks of processes that stopped refreshing them 30 minutes ago
+  stash-job unlock --repo file:///backups/repo
+  stash-job unlock --repo file:///backups/repo --force
 `,
 }
 

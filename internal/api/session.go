@@ -108,13 +108,12 @@ func (t Target) String() string { return t.Kind + "/" + t.Name }
 // Retention is the seeds' retention policy, applied per host and directory after a
 // successful backup. Zero fields keep nothing by that rule; all zero keeps everything.
 type Retention struct {
-	KeepLast    int  `json:"keepLast,omitempty"`
-	KeepHourly  int  `json:"keepHourly,omitempty"`
-	KeepDaily   int  `json:"keepDaily,omitempty"`
-	KeepWeekly  int  `json:"keepWeekly,omitempty"`
-	KeepMonthly int  `json:"keepMonthly,omitempty"`
-	KeepYearly  int  `json:"keepYearly,omitempty"`
-	Prune       bool `json:"prune,omitempty"`
+	KeepLast    int `json:"keepLast,omitempty"`
+	KeepHourly  int `json:"keepHourly,omitempty"`
+	KeepDaily   int `json:"keepDaily,omitempty"`
+	KeepWeekly  int `json:"keepWeekly,omitempty"`
+	KeepMonthly int `json:"keepMonthly,omitempty"`
+	KeepYearly  int `json:"keepYearly,omitempty"`
 }
 
 // Empty reports whether the policy keeps every snapshot.
