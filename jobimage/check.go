@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/check"
 )
@@ -45,7 +46,7 @@ func Check(ctx context.Context, f RepoFlags, cf CheckFlags, asJSON bool, out io.
 		return err
 	}
 	if !res.OK() {
-		return fmt.Errorf("%w: %d", ErrCheckFailed, len(res.Problems))
+		return fmt.Errorf("%w (%d)", ErrCheckFailed, len(res.Problems))
 	}
 	return nil
 }
@@ -54,12 +55,14 @@ func writeCheckText(out io.Writer, res *check.Result, cf CheckFlags) error {
 	for _, p := range res.Problems {
 		where := ""
 		switch {
+		case p.Blob != "" && strings.Contains(p.Error, p.Blob[:8]):
+			// the error names the blob and its pack already
 		case p.Blob != "" && p.Pack != "":
 			where = fmt.Sprintf(" blob %s in pack %s", p.Blob[:8], p.Pack[:8])
 		case p.Blob != "":
 			where = " blob " + p.Blob[:8]
 		case p.Pack != "":
-			where = " pack " + p.Pack[:8]
+			where = " " + p.Pack[:8] // every kind without a blob names a pack
 		}
 		fmt.Fprintf(out, "error: %s%s: %s\n", p.Kind, where, p.Error)
 		if len(p.Files) == 0 {
@@ -78,9 +81,9 @@ func writeCheckText(out io.Writer, res *check.Result, cf CheckFlags) error {
 	data := "structure only (no data read)"
 	switch {
 	case cf.ReadData:
-		data = fmt.Sprintf("read all %d packs", res.PacksRead)
+		data = fmt.Sprintf("read-data: read %d of %d packs", res.PacksRead, res.Packs)
 	case cf.SubsetPercent > 0:
-		data = fmt.Sprintf("read a random %g%% subset of the packs: %d of %d", cf.SubsetPercent, res.PacksRead, res.Packs)
+		data = fmt.Sprintf("read-data-subset: read a random %g%% of the packs, %d of %d", cf.SubsetPercent, res.PacksRead, res.Packs)
 	}
 	verdict := "no problems found"
 	if !res.OK() {

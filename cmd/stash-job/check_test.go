@@ -34,8 +34,8 @@ func TestCheckCommand(t *testing.T) {
 		want string
 	}{
 		{"structure", nil, "structure only"},
-		{"read-data", []string{"--read-data"}, "read all 2 packs"},
-		{"subset", []string{"--read-data-subset", "50%"}, "random 50% subset of the packs: 1 of 2"},
+		{"read-data", []string{"--read-data"}, "read 2 of 2 packs"},
+		{"subset", []string{"--read-data-subset", "50%"}, "read a random 50% of the packs, 1 of 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := stashJob(t, cmd("check", tc.args...)...)

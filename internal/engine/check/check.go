@@ -63,7 +63,7 @@ type Result struct {
 	Packs     int `json:"packs"`
 	Blobs     int `json:"blobs"`
 	// PacksRead is how many packs were downloaded and verified (0 without read-data).
-	PacksRead int `json:"packsRead"`
+	PacksRead int `json:"packs_read"`
 	// Unreferenced are stored packs that no index lists: left by an interrupted backup or
 	// prune, harmless, and removed by prune.
 	Unreferenced []string  `json:"unreferenced"`
@@ -121,7 +121,7 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Result, error)
 	}
 	sort.Strings(c.res.Unreferenced)
 
-	if toRead := c.pickPacks(present, opts); len(toRead) > 0 {
+	if toRead := c.pickPacks(present, len(indexed), opts); len(toRead) > 0 {
 		if err := c.readData(ctx, toRead, byID); err != nil {
 			return nil, err
 		}
@@ -171,14 +171,16 @@ func (c *checker) packProblem(p repo.IndexedPack, kind, msg string) {
 	}
 }
 
-func (c *checker) pickPacks(present []repo.IndexedPack, opts Options) []repo.IndexedPack {
+// pickPacks takes the percentage of all indexed packs (total), from those present: the
+// missing ones are reported already and cannot be read.
+func (c *checker) pickPacks(present []repo.IndexedPack, total int, opts Options) []repo.IndexedPack {
 	if opts.ReadData {
 		return present
 	}
 	if opts.ReadDataPercent <= 0 || len(present) == 0 {
 		return nil
 	}
-	n := int(math.Ceil(float64(len(present)) * math.Min(opts.ReadDataPercent, 100) / 100))
+	n := min(len(present), int(math.Ceil(float64(total)*math.Min(opts.ReadDataPercent, 100)/100)))
 	rnd := opts.Rand
 	if rnd == nil {
 		rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
