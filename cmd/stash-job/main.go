@@ -45,6 +45,7 @@ func commands() []command {
 		{"snapshots", "list a repository's snapshots", runSnapshots},
 		{"ls", "list the files of a snapshot", runLs},
 		{"forget", "remove snapshots by a retention policy (--keep-*); data stays until prune", runForget},
+		{"prune", "delete the data no snapshot references (after forget), repack packs mostly unused", runPrune},
 		{"check", "verify the repository's structure and, with --read-data, its data", runCheck},
 		{"key", "list, add or remove the repository's passwords (key files), or change one", runKey},
 		{"lock", "list the repository's locks (lock list)", runLock},
@@ -161,6 +162,9 @@ var examples = map[string]string{
 	"forget": `  # keep the 7 newest days, 4 weeks and 12 months of each host and set of paths
   stash-job forget --repo file:///backups/repo --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run
   stash-job forget --repo file:///backups/repo --host host-0 --path /var/www --keep-last 10 -o json
+`,
+	"prune": `  stash-job prune --repo file:///backups/repo --dry-run
+  stash-job prune --repo file:///backups/repo --max-unused-percent 25 -o json
 `,
 	"check": `  stash-job check --repo file:///backups/repo
   stash-job check --repo file:///backups/repo --read-data

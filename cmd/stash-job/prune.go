@@ -1,0 +1,31 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/kubectl-stash/kubectl-stash/jobimage"
+)
+
+func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("prune", stderr)
+	rf := repoFlags(fs)
+	maxUnused := fs.Float64("max-unused-percent", 10, "repack a pack that holds used data when more than this percent of it is unused (100: never repack)")
+	dryRun := fs.Bool("dry-run", false, "compute and print what prune would delete, delete nothing")
+	output := fs.String("o", "", "output format: json, or empty for text")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("prune takes no arguments, got %q", pos)
+	}
+	if *output != "" && *output != "json" {
+		return usagef("-o %q: want json or nothing", *output)
+	}
+	// 0 would mean "the engine's default" to the engine, not "repack everything".
+	if *maxUnused <= 0 || *maxUnused > 100 {
+		return usagef("--max-unused-percent %v: want a number above 0 and at most 100", *maxUnused)
+	}
+	return jobimage.Prune(ctx, *rf, *maxUnused, *dryRun, *output == "json", stdout)
+}
