@@ -14,6 +14,7 @@ import (
 
 	"gocloud.dev/blob/memblob"
 
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/maintenance"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo/repotest"
@@ -62,6 +63,7 @@ type world struct {
 	faulty *storetest.Faulty
 	srcB   string
 	snapB  *repo.Snapshot
+	treeA  crypto.ID // root tree of the forgotten snapshot
 }
 
 // newWorld backs up two trees that share a file into a repository whose store can be
@@ -86,7 +88,7 @@ func newWorld(t *testing.T) world {
 	if err := r.RemoveSnapshot(ctx, snapA.ID); err != nil {
 		t.Fatal(err)
 	}
-	return world{st: st, faulty: faulty, srcB: srcB, snapB: snapB}
+	return world{st: st, faulty: faulty, srcB: srcB, snapB: snapB, treeA: snapA.Tree}
 }
 
 // objects returns every key in the store with its size.
@@ -337,6 +339,12 @@ func TestPruneCache(t *testing.T) {
 	if _, err := snapshot.Restore(ctx, warm, w.snapB, snapshot.RestoreOptions{Target: t.TempDir()}); err != nil {
 		t.Fatal(err)
 	}
+	// the forgotten snapshot's tree pack, which prune deletes, is cached too
+	if _, err := warm.LoadBlob(ctx, w.treeA, nil); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := warm.Lookup(w.treeA)
+	treePackA := "tree/" + e.Pack.String()
 	cached := func() map[string]bool {
 		out := map[string]bool{}
 		filepath.WalkDir(cacheDir, func(p string, d fs.DirEntry, err error) error {
@@ -348,6 +356,9 @@ func TestPruneCache(t *testing.T) {
 		return out
 	}
 	before := cached()
+	if !before[treePackA] {
+		t.Fatalf("cache %v lacks %s", before, treePackA)
+	}
 	if _, err := maintenance.Prune(ctx, repotest.OpenWith(t, w.st, repo.Options{CacheDir: cacheDir}), maintenance.PruneOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -361,6 +372,9 @@ func TestPruneCache(t *testing.T) {
 		if _, ok := objs[key]; !ok {
 			t.Errorf("cache holds %s, which the store no longer has", name)
 		}
+	}
+	if cached()[treePackA] {
+		t.Errorf("the deleted tree pack %s is still cached", treePackA)
 	}
 	t.Logf("cache before prune %d files, after %d", len(before), len(cached()))
 	r := repotest.OpenWith(t, w.st, repo.Options{CacheDir: cacheDir})
