@@ -193,6 +193,7 @@ func (r *Repository) writeIndex(ctx context.Context, packs []indexPack) error {
 		return fmt.Errorf("write index: %w", err)
 	}
 	r.cache.add(cacheIndex, id, sealed)
+	r.markIndexSeen(indexPrefix + id.String())
 	return nil
 }
 
@@ -205,6 +206,15 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	if err := r.loadIndexFiles(ctx, names); err != nil {
+		return err
+	}
+	r.cache.retainIndex(names)
+	return nil
+}
+
+// loadIndexFiles reads the named index files into memory.
+func (r *Repository) loadIndexFiles(ctx context.Context, names []string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, name := range names {
@@ -227,12 +237,9 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 			for _, p := range f.Packs {
 				r.idx.addPack(p)
 			}
+			r.markIndexSeen(name)
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	r.cache.retainIndex(names)
-	return nil
+	return g.Wait()
 }

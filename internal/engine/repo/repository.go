@@ -72,6 +72,11 @@ type Repository struct {
 	donePacks  []indexPack // uploaded, not yet in an index file
 	uploaded   atomic.Int64
 	packsSaved atomic.Int64
+
+	// indexSeen are the index files this handle has read or written: RefreshIndex loads
+	// only others, unless one of these is gone (a prune rewrote the index).
+	indexSeenMu sync.Mutex
+	indexSeen   map[string]bool
 }
 
 func newRepository(b Backend, key *crypto.Key, cfg Config, opts Options) (*Repository, error) {

@@ -115,6 +115,10 @@ func Backup(ctx context.Context, r *repo.Repository, paths []string, opts Backup
 		return nil, err
 	}
 	defer lock.Release(context.WithoutCancel(ctx))
+	// what a prune deleted before the lock was taken must not be deduplicated against
+	if err := r.RefreshIndex(ctx); err != nil {
+		return nil, fmt.Errorf("refresh the index: %w", err)
+	}
 
 	parent := opts.Parent
 	if parent == nil && !opts.NoParent {
