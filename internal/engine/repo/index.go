@@ -197,13 +197,40 @@ func (r *Repository) writeIndex(ctx context.Context, packs []indexPack) error {
 	return nil
 }
 
-// loadIndex reads every index file into memory.
-func (r *Repository) loadIndex(ctx context.Context) error {
+// indexNames lists the index files in the store.
+func (r *Repository) indexNames(ctx context.Context) ([]string, error) {
 	var names []string
-	if err := r.be.List(ctx, indexPrefix, func(o store.Object) error {
+	err := r.be.List(ctx, indexPrefix, func(o store.Object) error {
 		names = append(names, o.Key)
 		return nil
-	}); err != nil {
+	})
+	return names, err
+}
+
+// decodeIndexFile reads, opens and parses one index file.
+func (r *Repository) decodeIndexFile(ctx context.Context, name string) (indexFile, error) {
+	var f indexFile
+	raw, err := r.readIndexFile(ctx, name)
+	if err != nil {
+		return f, err
+	}
+	plain, err := r.key.Open(nil, raw, []byte("index"))
+	if err != nil {
+		return f, fmt.Errorf("index %s: %w", name, err)
+	}
+	if plain, err = decodeCompressed(plain); err != nil {
+		return f, fmt.Errorf("index %s: %w", name, err)
+	}
+	if err := json.Unmarshal(plain, &f); err != nil {
+		return f, fmt.Errorf("index %s: %w", name, err)
+	}
+	return f, nil
+}
+
+// loadIndex reads every index file into memory.
+func (r *Repository) loadIndex(ctx context.Context) error {
+	names, err := r.indexNames(ctx)
+	if err != nil {
 		return err
 	}
 	if err := r.loadIndexFiles(ctx, names); err != nil {
@@ -219,20 +246,9 @@ func (r *Repository) loadIndexFiles(ctx context.Context, names []string) error {
 	g.SetLimit(8)
 	for _, name := range names {
 		g.Go(func() error {
-			raw, err := r.readIndexFile(gctx, name)
+			f, err := r.decodeIndexFile(gctx, name)
 			if err != nil {
 				return err
-			}
-			plain, err := r.key.Open(nil, raw, []byte("index"))
-			if err != nil {
-				return fmt.Errorf("index %s: %w", name, err)
-			}
-			if plain, err = decodeCompressed(plain); err != nil {
-				return fmt.Errorf("index %s: %w", name, err)
-			}
-			var f indexFile
-			if err := json.Unmarshal(plain, &f); err != nil {
-				return fmt.Errorf("index %s: %w", name, err)
 			}
 			for _, p := range f.Packs {
 				r.idx.addPack(p)

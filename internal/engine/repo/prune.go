@@ -51,32 +51,19 @@ type PackListing struct {
 // ListPacks reads every index file in full and lists the packs in the store.
 func (r *Repository) ListPacks(ctx context.Context) (*PackListing, error) {
 	out := &PackListing{Stored: map[crypto.ID]PackObject{}}
-	if err := r.be.List(ctx, indexPrefix, func(o store.Object) error {
-		out.IndexFiles = append(out.IndexFiles, o.Key)
-		return nil
-	}); err != nil {
+	names, err := r.indexNames(ctx)
+	if err != nil {
 		return nil, err
 	}
+	out.IndexFiles = names
 	files := make([]indexFile, len(out.IndexFiles))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, name := range out.IndexFiles {
 		g.Go(func() error {
-			raw, err := r.readIndexFile(gctx, name)
-			if err != nil {
-				return err
-			}
-			plain, err := r.key.Open(nil, raw, []byte("index"))
-			if err != nil {
-				return fmt.Errorf("index %s: %w", name, err)
-			}
-			if plain, err = decodeCompressed(plain); err != nil {
-				return fmt.Errorf("index %s: %w", name, err)
-			}
-			if err := json.Unmarshal(plain, &files[i]); err != nil {
-				return fmt.Errorf("index %s: %w", name, err)
-			}
-			return nil
+			f, err := r.decodeIndexFile(gctx, name)
+			files[i] = f
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {

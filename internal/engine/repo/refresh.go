@@ -1,10 +1,6 @@
 package repo
 
-import (
-	"context"
-
-	"github.com/kubectl-stash/kubectl-stash/internal/store"
-)
+import "context"
 
 func (r *Repository) markIndexSeen(name string) {
 	r.indexSeenMu.Lock()
@@ -22,11 +18,8 @@ func (r *Repository) markIndexSeen(name string) {
 // only the new ones are read (nothing was deleted: prune always deletes the index files it
 // replaces); otherwise the whole index is read again.
 func (r *Repository) RefreshIndex(ctx context.Context) error {
-	var names []string
-	if err := r.be.List(ctx, indexPrefix, func(o store.Object) error {
-		names = append(names, o.Key)
-		return nil
-	}); err != nil {
+	names, err := r.indexNames(ctx)
+	if err != nil {
 		return err
 	}
 	listed := make(map[string]bool, len(names))
