@@ -166,15 +166,9 @@ func (o *BackupOptions) Complete(args []string) error {
 	}
 	o.namespace = ns
 	if o.DryRun != "client" {
-		cfg, err := o.global.ConfigFlags.ToRESTConfig()
-		if err != nil {
-			return err
-		}
-		if o.client, err = kubernetes.NewForConfig(cfg); err != nil {
-			return err
-		}
+		o.client, err = clientsetFromFlags(o.global)()
 	}
-	return nil
+	return err
 }
 
 // parseTarget reads KIND/NAME.

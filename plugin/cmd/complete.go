@@ -24,7 +24,7 @@ func (g *GlobalOptions) complete(fn completer) func(*cobra.Command, []string, st
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		var ns string
 		var c kubernetes.Interface
-		if err := completeClient(g, &ns, &c); err != nil {
+		if err := completeClient(g, clientsetFromFlags(g), &ns, &c); err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

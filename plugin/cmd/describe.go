@@ -47,7 +47,7 @@ func NewCmdDescribe(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra
 				return fmt.Errorf("cannot describe %q: want backupsession (bs) NAME", args[0])
 			}
 			o.Name = args[1]
-			if err := completeClient(o.global, &o.namespace, &o.client); err != nil {
+			if err := completeClient(o.global, clientsetFromFlags(o.global), &o.namespace, &o.client); err != nil {
 				return err
 			}
 			return o.Run(cmd.Context())

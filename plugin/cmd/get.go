@@ -86,7 +86,7 @@ func (o *GetOptions) Complete(args []string) error {
 	if len(args) > 1 {
 		o.Name = args[1]
 	}
-	return completeClient(o.global, &o.namespace, &o.client)
+	return completeClient(o.global, clientsetFromFlags(o.global), &o.namespace, &o.client)
 }
 
 // Validate checks the resource and output format.

@@ -481,16 +481,13 @@ func newCmdRepoList(o *RepoListOptions) *cobra.Command {
 
 // Complete takes the namespace and builds the client.
 func (o *RepoListOptions) Complete() error {
-	ns, _, err := o.Global.ConfigFlags.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
+	if err := completeClient(o.Global, o.newClient, &o.namespace, &o.client); err != nil {
 		return err
 	}
-	o.namespace = ns
 	if o.AllNamespaces {
 		o.namespace = ""
 	}
-	o.client, err = o.newClient()
-	return err
+	return nil
 }
 
 // Validate checks the output format.
@@ -643,13 +640,7 @@ pods can reach, and a repository a backup is writing to (it takes the exclusive 
 // Complete takes the name and namespace and builds the client.
 func (o *RepoDeleteOptions) Complete(args []string) error {
 	o.Name = args[0]
-	ns, _, err := o.Global.ConfigFlags.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return err
-	}
-	o.namespace = ns
-	o.client, err = o.newClient()
-	return err
+	return completeClient(o.Global, o.newClient, &o.namespace, &o.client)
 }
 
 // Validate checks the name and the flags.

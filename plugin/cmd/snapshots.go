@@ -118,13 +118,7 @@ afterwards.`,
 
 // Complete takes the namespace and builds the client.
 func (o *SnapshotsOptions) Complete() error {
-	ns, _, err := o.Global.ConfigFlags.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return err
-	}
-	o.namespace = ns
-	o.client, err = o.newClient()
-	return err
+	return completeClient(o.Global, o.newClient, &o.namespace, &o.client)
 }
 
 // Validate checks the flags.

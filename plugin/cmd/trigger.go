@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 
@@ -76,20 +74,18 @@ With --wait, follow the session in plain lines and exit non-zero unless it Succe
 // Complete builds the client.
 func (o *TriggerOptions) Complete(args []string) error {
 	o.Config = args[0]
-	return completeClient(o.global, &o.namespace, &o.client)
+	return completeClient(o.global, clientsetFromFlags(o.global), &o.namespace, &o.client)
 }
 
-func completeClient(g *GlobalOptions, ns *string, c *kubernetes.Interface) error {
+// completeClient sets the namespace the kubeconfig flags select and a client built by
+// newClient (clientsetFromFlags in the verbs, a fake in tests).
+func completeClient(g *GlobalOptions, newClient clientsetFunc, ns *string, c *kubernetes.Interface) error {
 	n, _, err := g.ConfigFlags.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return err
 	}
 	*ns = n
-	cfg, err := g.ConfigFlags.ToRESTConfig()
-	if err != nil {
-		return err
-	}
-	*c, err = kubernetes.NewForConfig(cfg)
+	*c, err = newClient()
 	return err
 }
 
@@ -103,23 +99,9 @@ func (o *TriggerOptions) Validate() error {
 
 // Run creates the session Job and, with --wait, follows it.
 func (o *TriggerOptions) Run(ctx context.Context) error {
-	cj, err := o.client.BatchV1().CronJobs(o.namespace).Get(ctx, o.Config, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("backup configuration %q not found in namespace %s: see kubectl stash get backupconfigurations, or create it with kubectl stash backup", o.Config, o.namespace)
-	}
+	created, err := jobs.Trigger(ctx, o.client, o.namespace, o.Config, randomSuffix(), whoAmI())
 	if err != nil {
-		return fmt.Errorf("backup configuration %q: %w", o.Config, err)
-	}
-	if cj.Labels[api.LabelBackupConfiguration] == "" {
-		return fmt.Errorf("cronjob %s/%s is not a backup configuration (no %s label)", o.namespace, o.Config, api.LabelBackupConfiguration)
-	}
-	var job = jobs.TriggerJob(cj, randomSuffix(), whoAmI())
-	created, err := o.client.BatchV1().Jobs(o.namespace).Create(ctx, job, metav1.CreateOptions{FieldManager: jobs.FieldManager})
-	if err != nil {
-		if apierrors.IsForbidden(err) {
-			return fmt.Errorf("forbidden: you may not create jobs in namespace %s (RBAC: \"create\" on \"jobs.batch\"): %w", o.namespace, err)
-		}
-		return fmt.Errorf("create backup session: %w", err)
+		return err
 	}
 	fmt.Fprintf(o.Out, "backupsession %s created\n", created.Name)
 	if !o.Wait && !o.Watch {

@@ -90,7 +90,7 @@ func (o *WatchOptions) Complete(args []string) error {
 	if len(args) > 0 {
 		o.Target = args[0]
 	}
-	if err := completeClient(o.global, &o.namespace, &o.client); err != nil {
+	if err := completeClient(o.global, clientsetFromFlags(o.global), &o.namespace, &o.client); err != nil {
 		return err
 	}
 	if o.AllNamespaces {
@@ -174,13 +174,9 @@ func (o *WatchOptions) Run(ctx context.Context) error {
 
 // trigger is the t key of the terminal UI.
 func (o *WatchOptions) trigger(ctx context.Context, namespace, config string) (string, error) {
-	cj, err := o.client.BatchV1().CronJobs(namespace).Get(ctx, config, metav1.GetOptions{})
+	j, err := jobs.Trigger(ctx, o.client, namespace, config, randomSuffix(), whoAmI())
 	if err != nil {
-		return "", fmt.Errorf("backup configuration %q: %w", config, err)
-	}
-	j, err := o.client.BatchV1().Jobs(namespace).Create(ctx, jobs.TriggerJob(cj, randomSuffix(), whoAmI()), metav1.CreateOptions{FieldManager: jobs.FieldManager})
-	if err != nil {
-		return "", fmt.Errorf("create backup session: %w", err)
+		return "", err
 	}
 	return j.Name, nil
 }

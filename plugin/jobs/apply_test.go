@@ -83,3 +83,28 @@ func TestApplyNeverTakesOverForeignObjects(t *testing.T) {
 		t.Errorf("the foreign CronJob was changed: %v", cj.Labels)
 	}
 }
+
+func TestTrigger(t *testing.T) {
+	ctx := context.Background()
+	objs, err := Build(config(api.Target{Kind: "deployment", Name: "shop"}, 1), "ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cj := objs.CronJob
+	cj.UID = "cronjob-uid"
+	c := fake.NewClientset(cj, &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "ns"}})
+	j, err := Trigger(ctx, c, "ns", "shop-backup", "2do7af", "tester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Name != "shop-backup-2do7af" || j.Labels[api.LabelComponent] != api.ComponentSession ||
+		len(j.OwnerReferences) != 1 || j.OwnerReferences[0].UID != "cronjob-uid" || j.Annotations[api.AnnotationTriggeredBy] != "tester" {
+		t.Errorf("session job %+v", j.ObjectMeta)
+	}
+	if _, err := Trigger(ctx, c, "ns", "missing", "x", ""); err == nil || !strings.Contains(err.Error(), `backup configuration "missing" not found in namespace ns`) {
+		t.Errorf("missing: %v", err)
+	}
+	if _, err := Trigger(ctx, c, "ns", "other", "x", ""); err == nil || !strings.Contains(err.Error(), "is not a backup configuration") {
+		t.Errorf("foreign cronjob: %v", err)
+	}
+}

@@ -4,6 +4,7 @@
 package jobs
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -11,9 +12,11 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
 )
@@ -243,4 +246,28 @@ func TriggerJob(cj *batchv1.CronJob, suffix, by string) *batchv1.Job {
 		},
 		Spec: *cj.Spec.JobTemplate.Spec.DeepCopy(),
 	}
+}
+
+// Trigger starts a session of configuration config in ns now, as `kubectl stash trigger`
+// and the watch view's t key do: a Job from the CronJob's template, named
+// <config>-<suffix>. by says who asked.
+func Trigger(ctx context.Context, c kubernetes.Interface, ns, config, suffix, by string) (*batchv1.Job, error) {
+	cj, err := c.BatchV1().CronJobs(ns).Get(ctx, config, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("backup configuration %q not found in namespace %s: see kubectl stash get backupconfigurations, or create it with kubectl stash backup", config, ns)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("backup configuration %q: %w", config, err)
+	}
+	if cj.Labels[api.LabelBackupConfiguration] == "" {
+		return nil, fmt.Errorf("cronjob %s/%s is not a backup configuration (no %s label)", ns, config, api.LabelBackupConfiguration)
+	}
+	created, err := c.BatchV1().Jobs(ns).Create(ctx, TriggerJob(cj, suffix, by), metav1.CreateOptions{FieldManager: FieldManager})
+	if apierrors.IsForbidden(err) {
+		return nil, fmt.Errorf("forbidden: you may not create jobs in namespace %s (RBAC: \"create\" on \"jobs.batch\"): %w", ns, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create backup session: %w", err)
+	}
+	return created, nil
 }
