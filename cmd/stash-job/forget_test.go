@@ -10,18 +10,8 @@ import (
 )
 
 func TestForgetCommand(t *testing.T) {
-	dir := t.TempDir()
-	pw := filepath.Join(dir, "pw")
-	os.WriteFile(pw, []byte("correct horse\n"), 0o600)
-	src := filepath.Join(dir, "src")
-	os.MkdirAll(src, 0o755)
-	repoURL := "file://" + filepath.Join(dir, "repo")
-	common := []string{"--repo", repoURL, "--password-file", pw}
-	cmd := func(name string, args ...string) []string { return append(append([]string{name}, common...), args...) }
-
-	if out, err := stashJob(t, cmd("init")...); err != nil {
-		t.Fatalf("init: %v\n%s", err, out)
-	}
+	tr := newTestRepo(t)
+	dir, src, cmd := tr.dir, tr.src, tr.cmd
 	backup := func(host, content string) string {
 		t.Helper()
 		os.WriteFile(filepath.Join(src, "a.txt"), []byte(content), 0o644)
@@ -120,13 +110,7 @@ func TestForgetCommand(t *testing.T) {
 }
 
 func TestForgetCommandErrors(t *testing.T) {
-	dir := t.TempDir()
-	pw := filepath.Join(dir, "pw")
-	os.WriteFile(pw, []byte("pw"), 0o600)
-	repoURL := "file://" + filepath.Join(dir, "repo")
-	if _, err := stashJob(t, "init", "--repo", repoURL, "--password-file", pw); err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestRepo(t)
 	tests := []struct {
 		name      string
 		args      []string
@@ -140,7 +124,7 @@ func TestForgetCommandErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := stashJob(t, append([]string{"forget", "--repo", repoURL, "--password-file", pw}, tt.args...)...)
+			out, err := stashJob(t, tr.cmd("forget", tt.args...)...)
 			if err == nil {
 				t.Fatalf("no error; output:\n%s", out)
 			}

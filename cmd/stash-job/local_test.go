@@ -124,3 +124,30 @@ func TestLocalCommandErrors(t *testing.T) {
 		})
 	}
 }
+
+// testRepo is an initialized file:// repository in a temporary directory, its password
+// file and an empty source directory beside it.
+type testRepo struct {
+	dir, pw, url, src string
+}
+
+func newTestRepo(t *testing.T) testRepo {
+	t.Helper()
+	dir := t.TempDir()
+	r := testRepo{dir: dir, pw: filepath.Join(dir, "pw"), url: "file://" + filepath.Join(dir, "repo"), src: filepath.Join(dir, "src")}
+	if err := os.WriteFile(r.pw, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(r.src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := stashJob(t, r.cmd("init")...); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	return r
+}
+
+// cmd is the command line of command name on this repository.
+func (r testRepo) cmd(name string, args ...string) []string {
+	return append([]string{name, "--repo", r.url, "--password-file", r.pw}, args...)
+}
