@@ -313,6 +313,26 @@ func TestStatefulSetHostPerReplica(t *testing.T) {
 			t.Errorf("%s restored %v, want replica %d's tree %v", host, got, i, trees[i])
 		}
 	}
+	// shell completion asks this cluster
+	if out := mustStash(t, ns, "__complete", "trigger", ""); !strings.Contains(out, "web-backup\n") {
+		t.Errorf("completion of trigger does not offer web-backup:\n%s", out)
+	}
+	if out := mustStash(t, ns, "__complete", "backup", "statefulset/"); !strings.Contains(out, "statefulset/web\n") {
+		t.Errorf("completion of backup does not offer statefulset/web:\n%s", out)
+	}
+	// repo list shows the repository; repo delete removes the Secret and keeps the data
+	if out := mustStash(t, ns, "repo", "list"); !regexp.MustCompile(`(?m)^s3\s+s3://backups/`).MatchString(out) {
+		t.Errorf("repo list:\n%s", out)
+	}
+	if out := mustStash(t, ns, "repo", "delete", "s3"); !strings.Contains(out, "s3") {
+		t.Errorf("repo delete:\n%s", out)
+	}
+	if _, err := c.CoreV1().Secrets(ns).Get(context.Background(), "s3", metav1.GetOptions{}); err == nil {
+		t.Error("repo delete left the Secret")
+	}
+	if snaps := stashJob(t, creds, "snapshots", "--repo", url); strings.Count(snaps, "/usr/share/web") != 3 {
+		t.Errorf("the repository's snapshots after repo delete:\n%s", snaps)
+	}
 }
 
 // TestDaemonSetHostIsTheNode: a daemon pod's host is named after its node.
