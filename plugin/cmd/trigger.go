@@ -26,8 +26,6 @@ type TriggerOptions struct {
 	// Watch opens the terminal UI on the new session (plain lines without a terminal).
 	Watch   bool
 	Timeout time.Duration
-	// Poll is how often --wait looks at the session.
-	Poll time.Duration
 
 	namespace string
 	client    kubernetes.Interface
@@ -36,7 +34,7 @@ type TriggerOptions struct {
 
 // NewCmdTrigger returns `kubectl stash trigger`.
 func NewCmdTrigger(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &TriggerOptions{global: g, IOStreams: streams, Poll: time.Second}
+	o := &TriggerOptions{global: g, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "trigger CONFIG [--wait]",
 		Short: "Start a backup session of a configuration now",
@@ -127,45 +125,50 @@ func (o *TriggerOptions) Run(ctx context.Context) error {
 		}
 		return phaseError(created.Name, phase)
 	}
-	return followSession(ctx, o.client, o.namespace, created.Name, o.Poll, o.Out)
+	return followSession(ctx, o.client, o.namespace, o.Config, created.Name, o.Out)
 }
 
 // followSession prints a line whenever the session or one of its hosts changes, and
 // returns an error unless the session Succeeded.
-func followSession(ctx context.Context, c kubernetes.Interface, ns, name string, poll time.Duration, w io.Writer) error {
+func followSession(ctx context.Context, c kubernetes.Interface, ns, config, name string, w io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopped := func(err error) error {
+		return fmt.Errorf("stopped waiting for backupsession %s: %w (it goes on running; see kubectl stash get bs %s)", name, err, name)
+	}
+	feed, err := jobs.WatchSessions(ctx, c, jobs.FeedOptions{Namespace: ns, Config: config})
+	if err != nil {
+		return stopped(err)
+	}
 	start := time.Now()
 	seen := map[string]string{}
-	tick := time.NewTicker(poll)
-	defer tick.Stop()
-	for {
-		s, err := jobs.GetSession(ctx, c, ns, name)
-		if err == nil {
-			for _, h := range s.Hosts {
+	for pic := range feed {
+		for _, v := range pic {
+			if v.Name != name {
+				continue
+			}
+			for _, h := range v.Hosts {
 				line := hostLine(h)
 				if seen["host/"+h.Hostname] != line {
 					seen["host/"+h.Hostname] = line
 					fmt.Fprintf(w, "%6s  %s\n", time.Since(start).Round(time.Second), line)
 				}
 			}
-			phase := s.Phase()
-			line := fmt.Sprintf("session %s: %s (%d/%d hosts succeeded)%s", name, phase, s.Status.Hosts.Succeeded, s.Status.TotalHosts, prefix(": ", s.Status.Error))
+			line := fmt.Sprintf("session %s: %s (%d/%d hosts succeeded)%s", name, v.Phase, v.Status.Hosts.Succeeded, v.Status.TotalHosts, prefix(": ", v.Status.Error))
 			if seen["session"] != line {
 				seen["session"] = line
 				fmt.Fprintf(w, "%6s  %s\n", time.Since(start).Round(time.Second), line)
 			}
-			if phase.Final() {
-				if phase != api.PhaseSucceeded {
-					return fmt.Errorf("backupsession %s %s%s", name, phase, prefix(": ", s.Status.Error))
+			if v.Phase.Final() {
+				if v.Phase != api.PhaseSucceeded {
+					return fmt.Errorf("backupsession %s %s%s", name, v.Phase, prefix(": ", v.Status.Error))
 				}
 				return nil
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("stopped waiting for backupsession %s: %w (it goes on running; see kubectl stash get bs %s)", name, ctx.Err(), name)
-		case <-tick.C:
-		}
 	}
+	// the feed ends only with ctx
+	return stopped(ctx.Err())
 }
 
 func hostLine(h api.HostStatus) string {
