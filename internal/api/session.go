@@ -230,9 +230,28 @@ type HostStatus struct {
 	Snapshots     []SnapshotStats `json:"snapshots,omitempty"`
 	Progress      *Progress       `json:"progress,omitempty"`
 	// Retention says what the retention policy removed, when it ran.
-	Retention  string `json:"retention,omitempty"`
-	StartTime  string `json:"startTime,omitempty"`
-	UpdateTime string `json:"updateTime,omitempty"`
+	Retention string `json:"retention,omitempty"`
+	// Message says why a host ended as it did when that is not an error (a restore host
+	// no rule matches).
+	Message string `json:"message,omitempty"`
+	// Restored lists what a restore host restored, one entry per snapshot and path.
+	Restored   []RestoredStats `json:"restored,omitempty"`
+	StartTime  string          `json:"startTime,omitempty"`
+	UpdateTime string          `json:"updateTime,omitempty"`
+}
+
+// RestoredStats describe one snapshot path a restore host restored.
+type RestoredStats struct {
+	Snapshot   string `json:"snapshot"`
+	SourceHost string `json:"sourceHost"`
+	Path       string `json:"path"`
+	Files      int64  `json:"files"`
+	Size       string `json:"size"`
+	// Skipped were already identical, Kept differed and were left by the overwrite mode,
+	// Deleted were not in the snapshot (--delete).
+	Skipped int64 `json:"skipped,omitempty"`
+	Kept    int64 `json:"kept,omitempty"`
+	Deleted int64 `json:"deleted,omitempty"`
 }
 
 // HostCounts count the hosts of a session by phase.
@@ -241,6 +260,7 @@ type HostCounts struct {
 	Running   int `json:"running,omitempty"`
 	Succeeded int `json:"succeeded,omitempty"`
 	Failed    int `json:"failed,omitempty"`
+	Skipped   int `json:"skipped,omitempty"`
 }
 
 // SessionStatus is the value of AnnotationSessionStatus on a session Job. It holds the
