@@ -33,12 +33,9 @@ const (
 	AnnotationScaledDownBy = Prefix + "scaled-down-by"
 )
 
-// TagConfig and TagTarget prefix the tags every backup snapshot carries: the
-// configuration that made it and its target (kind/name), which restores select by.
-const (
-	TagConfig = "config="
-	TagTarget = "target="
-)
+// TagConfig prefixes the tag every backup snapshot carries with the name of the
+// configuration that made it.
+const TagConfig = "config="
 
 // TargetLabel is a target as a label value (kind.name, shortened with a hash past 63).
 func TargetLabel(t Target) string {
@@ -78,10 +75,11 @@ type RestoreConfig struct {
 	Target        Target `json:"target"`
 	// Repository is the name of the repository Secret, in the session's namespace.
 	Repository string `json:"repository"`
-	// Source selects the snapshots by tag: TagConfig+name (--from-config) or
-	// TagTarget+kind/name (--source-target).
-	SourceTag string        `json:"sourceTag"`
-	Rules     []RestoreRule `json:"rules"`
+	// FromConfig restores the snapshots of this backup configuration (its TagConfig tag);
+	// empty: the snapshots of SourceTarget, whatever configuration made them.
+	FromConfig   string        `json:"fromConfig,omitempty"`
+	SourceTarget Target        `json:"sourceTarget"`
+	Rules        []RestoreRule `json:"rules"`
 	// Paths are restored by a rule that names neither paths nor snapshots (the backup
 	// configuration's paths); empty: every path the source host has a snapshot of.
 	Paths     []string `json:"paths,omitempty"`
@@ -112,8 +110,9 @@ type RestoreHostSpec struct {
 	Session       string `json:"session"`
 	Hostname      string `json:"hostname"`
 	// SourceHost is the backed-up host whose snapshots are restored.
-	SourceHost string `json:"sourceHost"`
-	SourceTag  string `json:"sourceTag"`
+	SourceHost   string `json:"sourceHost"`
+	FromConfig   string `json:"fromConfig,omitempty"`
+	SourceTarget Target `json:"sourceTarget"`
 	// Rule is the index of the rule that matched, for messages.
 	Rule      int      `json:"rule"`
 	Paths     []string `json:"paths,omitempty"`
@@ -224,6 +223,14 @@ func ParseRule(s string) (RestoreRule, error) {
 		}
 	}
 	return r, nil
+}
+
+// Source says where a restore's snapshots come from, for people.
+func (c RestoreConfig) Source() string {
+	if c.FromConfig != "" {
+		return "backup configuration " + c.FromConfig
+	}
+	return c.SourceTarget.String()
 }
 
 // NoRuleMessage is what a host no rule matches says in its stats.
