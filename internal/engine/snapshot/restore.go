@@ -50,10 +50,23 @@ type RestoreOptions struct {
 	Target string
 	// Path restores only this path of the snapshot (and what is below it).
 	Path string
+	// StripPath restores the contents of the directory Path directly into Target, which
+	// takes the place of Path: it gets Path's mode, owner and times at the end, and Delete
+	// applies to Target itself. A Path naming a file restores it into Target/<base name>.
+	// A restore into a mounted volume uses it: the volume is the directory backed up.
+	StripPath bool
+	// Includes and Excludes are glob patterns (path.Match) matched against an entry's
+	// absolute path in the snapshot when they hold a '/', else against its base name, as
+	// BackupOptions.Excludes are. An excluded entry is left out with everything below it.
+	// With Includes, only entries whose path or an ancestor directory's path matches one
+	// are restored, and other directories are created only to hold those. Delete never
+	// removes an entry these patterns leave out: it is not selected, not absent.
+	Includes, Excludes []string
 	// Overwrite is the mode for existing files (default always). Files that are identical
 	// (same size and modification time) are skipped in every mode: a restore resumes.
 	Overwrite Overwrite
-	// Delete removes files in the restored directories that are not in the snapshot.
+	// Delete removes files in the restored directories that are not in the snapshot
+	// (and that Includes and Excludes select).
 	Delete bool
 	// DryRun plans and reports, and changes nothing.
 	DryRun bool
@@ -121,10 +134,17 @@ type blobNeed struct {
 }
 
 type restorer struct {
-	r     *repo.Repository
-	opts  RestoreOptions
-	root  *os.Root
-	stats RestoreStats
+	r      *repo.Repository
+	opts   RestoreOptions
+	root   *os.Root
+	stats  RestoreStats
+	filter *restoreFilter
+	// prefix is the snapshot path of the target's top: "/", or with StripPath the path
+	// restored (its parent directory for a file).
+	prefix string
+	// pending are directories entered but not planned yet: with Includes, a directory is
+	// created only once something below it is restored (materialize).
+	pending []pendingDir
 
 	files    []*restoreFile
 	dirList  []dirMeta // in creation order (parents first)
@@ -205,8 +225,40 @@ func (rs *restorer) openat(rel string, flags int, perm uint32) (*os.File, error)
 }
 
 type dirMeta struct {
-	rel  string
+	rel  string // "": the target itself (StripPath)
 	node *Node
+}
+
+type pendingDir struct {
+	rel    string
+	node   *Node
+	exists bool // in the target already
+	// lead is a directory leading to Path: created with its metadata, but neither
+	// reported nor counted.
+	lead bool
+}
+
+// materialize plans the pending directories (parents first): something below them is
+// restored.
+func (rs *restorer) materialize() {
+	for _, d := range rs.pending {
+		rs.dirList = append(rs.dirList, dirMeta{rel: d.rel, node: d.node})
+		if d.lead {
+			continue
+		}
+		if !d.exists {
+			rs.opts.Report("create", d.rel+"/")
+		}
+		rs.stats.Dirs++
+	}
+	rs.pending = rs.pending[:0]
+}
+
+// leave drops directory rel from the pending ones if nothing below it was restored.
+func (rs *restorer) leave(rel string) {
+	if n := len(rs.pending); n > 0 && rs.pending[n-1].rel == rel {
+		rs.pending = rs.pending[:n-1]
+	}
 }
 
 // Restore restores sn into opts.Target.
@@ -215,13 +267,17 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	if opts.Target == "" {
 		return RestoreStats{}, errors.New("no restore target: give --target DIR")
 	}
+	filter, err := newRestoreFilter(opts.Includes, opts.Excludes)
+	if err != nil {
+		return RestoreStats{}, err
+	}
 	if !opts.DryRun {
 		if err := os.MkdirAll(opts.Target, 0o700); err != nil {
 			return RestoreStats{}, fmt.Errorf("restore target: %w", err)
 		}
 	}
-	rs := &restorer{r: r, opts: opts, packs: map[crypto.ID]*packWork{}, keep: map[string]map[string]bool{},
-		hardlink: map[[2]uint64]string{}}
+	rs := &restorer{r: r, opts: opts, filter: filter, prefix: "/", packs: map[crypto.ID]*packWork{},
+		keep: map[string]map[string]bool{}, hardlink: map[[2]uint64]string{}}
 	if !opts.DryRun {
 		root, err := os.OpenRoot(opts.Target)
 		if err != nil {
@@ -246,31 +302,7 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	if err != nil {
 		return RestoreStats{}, err
 	}
-	// Find the sub-path, if any, keeping the directories that lead to it.
-	rel := ""
-	if p := strings.Trim(path.Clean("/"+opts.Path), "/"); p != "" {
-		parts := strings.Split(p, "/")
-		for i, part := range parts {
-			n := tree.Find(part)
-			if n == nil {
-				return RestoreStats{}, fmt.Errorf("snapshot %s has no path %s", sn.ID.Short(), "/"+strings.Join(parts[:i+1], "/"))
-			}
-			if i == len(parts)-1 {
-				if err := rs.plan(ctx, rel, &Tree{Nodes: []*Node{n}}, false); err != nil {
-					return rs.stats, err
-				}
-				break
-			}
-			if n.Type != TypeDir {
-				return RestoreStats{}, fmt.Errorf("snapshot %s: %s is not a directory", sn.ID.Short(), "/"+strings.Join(parts[:i+1], "/"))
-			}
-			rel = path.Join(rel, part)
-			rs.dirList = append(rs.dirList, dirMeta{rel: rel, node: n})
-			if tree, err = rs.loadTree(ctx, *n.Subtree); err != nil {
-				return rs.stats, err
-			}
-		}
-	} else if err := rs.plan(ctx, "", tree, opts.Delete); err != nil {
+	if err := rs.planPath(ctx, sn, tree); err != nil {
 		return rs.stats, err
 	}
 	if opts.DryRun {
@@ -285,6 +317,63 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	return rs.stats, err
 }
 
+// planPath plans the restore of opts.Path (the whole snapshot when empty) from the
+// snapshot's root tree: without StripPath the directories leading to it are recreated
+// below the target; with it, the target takes the place of Path.
+func (rs *restorer) planPath(ctx context.Context, sn *repo.Snapshot, tree *Tree) error {
+	p := strings.Trim(path.Clean("/"+rs.opts.Path), "/")
+	if p == "" {
+		return rs.plan(ctx, "", tree, rs.opts.Delete, false)
+	}
+	parts := strings.Split(p, "/")
+	rel := ""
+	inc := false // an ancestor of the entry at hand is selected (matches an include)
+	for i, part := range parts {
+		full := "/" + strings.Join(parts[:i+1], "/")
+		n := tree.Find(part)
+		if n == nil {
+			return fmt.Errorf("snapshot %s has no path %s", sn.ID.Short(), full)
+		}
+		if pat := rs.filter.excludedBy(full); pat != "" {
+			return fmt.Errorf("snapshot %s: path %s is excluded by pattern %q: nothing to restore", sn.ID.Short(), full, pat)
+		}
+		if i == len(parts)-1 {
+			switch {
+			case !rs.opts.StripPath:
+				return rs.plan(ctx, rel, &Tree{Nodes: []*Node{n}}, false, inc)
+			case n.Type == TypeDir:
+				rs.prefix = full
+				// The target plays the part of the directory: its metadata goes last.
+				rs.dirList = append(rs.dirList, dirMeta{rel: "", node: n})
+				sub, err := rs.loadTree(ctx, *n.Subtree)
+				if err != nil {
+					return err
+				}
+				return rs.plan(ctx, "", sub, rs.opts.Delete, inc || rs.filter.included(full))
+			default:
+				rs.prefix = path.Dir(full)
+				return rs.plan(ctx, "", &Tree{Nodes: []*Node{n}}, false, inc)
+			}
+		}
+		if n.Type != TypeDir {
+			return fmt.Errorf("snapshot %s: %s is not a directory", sn.ID.Short(), full)
+		}
+		inc = inc || rs.filter.included(full)
+		if !rs.opts.StripPath {
+			rel = path.Join(rel, part)
+			rs.pending = append(rs.pending, pendingDir{rel: rel, node: n, lead: true})
+			if inc {
+				rs.materialize()
+			}
+		}
+		var err error
+		if tree, err = rs.loadTree(ctx, *n.Subtree); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (rs *restorer) loadTree(ctx context.Context, id crypto.ID) (*Tree, error) {
 	b, err := rs.r.LoadBlob(ctx, id, nil)
 	if err != nil {
@@ -297,8 +386,10 @@ func (rs *restorer) loadTree(ctx context.Context, id crypto.ID) (*Tree, error) {
 	return t, nil
 }
 
-// plan walks a tree and decides what to do with each entry.
-func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del bool) error {
+// plan walks a tree and decides what to do with each entry. dir is the tree's place in
+// the target; inc says an ancestor directory is selected (matches an include, or there
+// are none), and with it everything below that is not excluded.
+func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del, inc bool) error {
 	names := map[string]bool{}
 	for _, n := range t.Nodes {
 		if err := ctx.Err(); err != nil {
@@ -308,8 +399,16 @@ func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del bool) err
 		if err := ValidName(name); err != nil {
 			return err
 		}
-		names[name] = true
+		names[name] = true // filtered out or not: never deleted
 		rel := path.Join(dir, name)
+		sp := path.Join(rs.prefix, rel)
+		if rs.filter.excluded(sp) {
+			continue
+		}
+		selected := inc || rs.filter.included(sp)
+		if !selected && n.Type != TypeDir {
+			continue
+		}
 		existing, exErr := rs.lstat(rel)
 		switch n.Type {
 		case TypeDir:
@@ -318,19 +417,20 @@ func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del bool) err
 					continue
 				}
 			}
-			rs.dirList = append(rs.dirList, dirMeta{rel: rel, node: n})
-			if exErr != nil {
-				rs.opts.Report("create", rel+"/")
+			rs.pending = append(rs.pending, pendingDir{rel: rel, node: n, exists: exErr == nil})
+			if selected {
+				rs.materialize()
 			}
-			rs.stats.Dirs++
 			sub, err := rs.loadTree(ctx, *n.Subtree)
 			if err != nil {
 				return err
 			}
-			if err := rs.plan(ctx, rel, sub, rs.opts.Delete); err != nil {
+			if err := rs.plan(ctx, rel, sub, rs.opts.Delete, selected); err != nil {
 				return err
 			}
+			rs.leave(rel)
 		case TypeFile:
+			rs.materialize()
 			if n.Links > 1 {
 				k := [2]uint64{n.DeviceID, n.Inode}
 				if first, ok := rs.hardlink[k]; ok {
@@ -377,6 +477,7 @@ func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del bool) err
 				f.remaining.Add(1)
 			}
 		case TypeSymlink, TypeFIFO, TypeCharDev, TypeBlockDev:
+			rs.materialize()
 			if !rs.decide(rel, n, existing, exErr) {
 				continue
 			}
@@ -391,7 +492,7 @@ func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del bool) err
 	}
 	if del {
 		rs.keep[dir] = names
-		if err := rs.planDelete(dir, names); err != nil {
+		if err := rs.planDelete(dir, names, inc); err != nil {
 			return err
 		}
 	}
@@ -428,36 +529,99 @@ func (rs *restorer) replaceable(rel string, n *Node, existing fs.FileInfo) error
 	return errors.New("kept")
 }
 
-func (rs *restorer) planDelete(dir string, names map[string]bool) error {
+// planDelete deletes (or with DryRun reports) the entries of the target directory dir
+// that are not in the snapshot (names) and that the filter selects; inc says an ancestor
+// of dir matches an include.
+func (rs *restorer) planDelete(dir string, names map[string]bool, inc bool) error {
 	if rs.root == nil {
 		return nil
 	}
-	d := dir
-	if d == "" {
-		d = "."
-	}
-	f, err := rs.root.Open(d)
-	if err != nil {
-		return nil // does not exist yet: nothing to delete
-	}
-	entries, err := f.Readdirnames(-1)
-	f.Close()
-	if err != nil {
+	entries, err := rs.readDir(dir)
+	if err != nil || entries == nil {
 		return err
 	}
-	sort.Strings(entries)
 	for _, e := range entries {
 		if !names[e] {
-			rs.opts.Report("delete", path.Join(dir, e))
-			rs.stats.Deleted++
-			if !rs.opts.DryRun {
-				if err := rs.root.RemoveAll(path.Join(d, e)); err != nil {
-					return err
-				}
+			if _, err := rs.deleteExtra(path.Join(dir, e), inc); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// readDir lists a directory of the target, sorted; nil when there is no directory there
+// (not yet, or something else that restore replaces).
+func (rs *restorer) readDir(dir string) ([]string, error) {
+	d := dir
+	if d == "" {
+		d = "."
+	}
+	if fi, err := rs.root.Lstat(d); err != nil || !fi.IsDir() {
+		return nil, nil
+	}
+	f, err := rs.root.Open(d)
+	if err != nil {
+		return nil, nil
+	}
+	entries, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(entries)
+	return entries, nil
+}
+
+// deleteExtra deletes rel, which is in the target and not in the snapshot, if the filter
+// selects it. A directory the filter might leave something of is walked, and removed
+// only when all it held went. It reports whether rel is gone (would be, with DryRun).
+func (rs *restorer) deleteExtra(rel string, inc bool) (bool, error) {
+	fi, err := rs.root.Lstat(rel)
+	if err != nil {
+		return true, nil // gone meanwhile
+	}
+	sp := path.Join(rs.prefix, rel)
+	if rs.filter.excluded(sp) {
+		return false, nil
+	}
+	selected := inc || rs.filter.included(sp)
+	remove := func(all bool) (bool, error) {
+		rs.opts.Report("delete", rel)
+		rs.stats.Deleted++
+		if rs.opts.DryRun {
+			return true, nil
+		}
+		if all {
+			return true, rs.root.RemoveAll(rel)
+		}
+		return true, rs.root.Remove(rel)
+	}
+	if !fi.IsDir() {
+		if !selected {
+			return false, nil
+		}
+		return remove(false)
+	}
+	if selected && len(rs.filter.excludes) == 0 {
+		return remove(true)
+	}
+	entries, err := rs.readDir(rel)
+	if err != nil {
+		return false, err
+	}
+	all := true
+	for _, e := range entries {
+		gone, err := rs.deleteExtra(path.Join(rel, e), selected)
+		if err != nil {
+			return false, err
+		}
+		all = all && gone
+	}
+	if !selected || !all {
+		return false, nil
+	}
+	return remove(true)
 }
 
 func (rs *restorer) lstat(rel string) (fs.FileInfo, error) {
@@ -473,6 +637,9 @@ func (rs *restorer) execute(ctx context.Context) error {
 	rs.dirs = &dirCache{root: rs.root, fds: map[string]*os.File{}}
 	defer rs.dirs.closeAll()
 	for _, d := range rs.dirList {
+		if d.rel == "" {
+			continue // the target itself
+		}
 		if fi, err := rs.root.Lstat(d.rel); err == nil && !fi.IsDir() {
 			if err := rs.root.Remove(d.rel); err != nil {
 				return err
@@ -693,6 +860,14 @@ func (rs *restorer) writeAt(f *restoreFile, data []byte, off int64) error {
 // parentFD opens the directory holding rel inside the root, for the *at system calls
 // os.Root does not offer (they then cannot escape the root either).
 func (rs *restorer) parentFD(rel string) (*os.File, string, func(), error) {
+	if rel == "" {
+		// the target itself (StripPath): "." relative to it
+		d, release, err := rs.dirs.get("")
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return d, ".", release, nil
+	}
 	dir, name := path.Split(rel)
 	d, release, err := rs.dirs.get(strings.TrimSuffix(dir, "/"))
 	if err != nil {
