@@ -132,8 +132,11 @@ type RestoreFlags struct {
 	Path      string
 	Target    string
 	Overwrite string
-	Delete    bool
-	DryRun    bool
+	// Includes and Excludes are glob patterns (snapshot.RestoreOptions).
+	Includes []string
+	Excludes []string
+	Delete   bool
+	DryRun   bool
 }
 
 // Restore restores a snapshot ("latest" or an id prefix) into a directory.
@@ -144,6 +147,12 @@ func Restore(ctx context.Context, f RepoFlags, rf RestoreFlags, ref string, out,
 	}
 	if rf.Target == "" {
 		return fmt.Errorf("no restore target: give --target DIR")
+	}
+	if err := snapshot.CheckPatterns("--include", rf.Includes); err != nil {
+		return err
+	}
+	if err := snapshot.CheckPatterns("--exclude", rf.Excludes); err != nil {
+		return err
 	}
 	r, closeFn, err := OpenRepository(ctx, f)
 	if err != nil {
@@ -165,7 +174,7 @@ func Restore(ctx context.Context, f RepoFlags, rf RestoreFlags, ref string, out,
 	}
 	start := time.Now()
 	stats, err := snapshot.Restore(ctx, r, sn, snapshot.RestoreOptions{Target: rf.Target, Path: rf.Path,
-		Overwrite: mode, Delete: rf.Delete, DryRun: rf.DryRun, Report: report, Progress: newTextProgress(errOut, "restore")})
+		Includes: rf.Includes, Excludes: rf.Excludes, Overwrite: mode, Delete: rf.Delete, DryRun: rf.DryRun, Report: report, Progress: newTextProgress(errOut, "restore")})
 	if err != nil {
 		return err
 	}

@@ -137,11 +137,14 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlagSet("restore", stderr)
 	rf := repoFlags(fs)
 	var o jobimage.RestoreFlags
+	var includes, excludes stringList
 	fs.StringVar(&o.Host, "host", "", "with latest: the latest snapshot of this host")
 	fs.StringVar(&o.Path, "path", "", "restore only this path of the snapshot (and what is below it)")
 	fs.StringVar(&o.Target, "target", "", "directory to restore into (required); the snapshot's paths are recreated below it")
 	fs.StringVar(&o.Overwrite, "overwrite", "always", "existing files that differ: never, if-newer or always")
-	fs.BoolVar(&o.Delete, "delete", false, "delete files in the restored directories that are not in the snapshot")
+	fs.Var(&includes, "include", "restore only paths matching this glob, and what is below them; with a '/' it matches the full path in the snapshot, else the name (repeatable)")
+	fs.Var(&excludes, "exclude", "do not restore paths matching this glob, nor what is below them; with a '/' it matches the full path in the snapshot, else the name (repeatable)")
+	fs.BoolVar(&o.Delete, "delete", false, "delete files in the restored directories that are not in the snapshot (never those --include/--exclude leave out)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "list what would change, change nothing")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -150,6 +153,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(pos) != 1 {
 		return usagef("restore needs one SNAPSHOT (an id, or latest)")
 	}
+	o.Includes, o.Excludes = includes, excludes
 	return jobimage.Restore(ctx, *rf, o, pos[0], stdout, stderr)
 }
 

@@ -151,3 +151,58 @@ func newTestRepo(t *testing.T) testRepo {
 func (r testRepo) cmd(name string, args ...string) []string {
 	return append([]string{name, "--repo", r.url, "--password-file", r.pw}, args...)
 }
+
+func TestRestoreIncludeExcludeFlags(t *testing.T) {
+	r := newTestRepo(t)
+	for name, content := range map[string]string{"app.log": "log", "keep.txt": "keep", "skip.txt": "skip", "sub/deep.txt": "deep", "sub/deep.log": "deep log"} {
+		p := filepath.Join(r.src, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := stashJob(t, r.cmd("backup", "--host", "host-0", r.src)...); err != nil {
+		t.Fatalf("backup: %v\n%s", err, out)
+	}
+	target := filepath.Join(r.dir, "target")
+	exists := func(name string) bool {
+		_, err := os.Lstat(filepath.Join(target, r.src, name))
+		return err == nil
+	}
+	// both flags repeat; a pattern with a '/' matches the path in the snapshot
+	out, err := stashJob(t, r.cmd("restore", "latest", "--target", target, "--include", "*.txt", "--include", r.src+"/*.log", "--exclude", "skip*")...)
+	if err != nil {
+		t.Fatalf("restore: %v\n%s", err, out)
+	}
+	for name, want := range map[string]bool{"app.log": true, "keep.txt": true, "skip.txt": false, "sub/deep.txt": true, "sub/deep.log": false} {
+		if exists(name) != want {
+			t.Errorf("%s restored = %v, want %v", name, !want, want)
+		}
+	}
+	if !strings.Contains(out, ": 3 files") {
+		t.Errorf("summary does not count 3 files:\n%s", out)
+	}
+
+	// --delete leaves what the patterns do not select
+	os.WriteFile(filepath.Join(target, r.src, "extra.txt"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(target, r.src, "extra.bin"), []byte("x"), 0o644)
+	out, err = stashJob(t, r.cmd("restore", "latest", "--target", target, "--include", "*.txt", "--delete")...)
+	if err != nil {
+		t.Fatalf("restore --delete: %v\n%s", err, out)
+	}
+	if exists("extra.txt") || !exists("extra.bin") || !exists("app.log") {
+		t.Errorf("after --delete with --include '*.txt': extra.txt %v (want gone), extra.bin %v, app.log %v (want kept)",
+			exists("extra.txt"), exists("extra.bin"), exists("app.log"))
+	}
+
+	fresh := filepath.Join(r.dir, "fresh")
+	for _, flag := range []string{"--include", "--exclude"} {
+		_, err := stashJob(t, r.cmd("restore", "latest", "--target", fresh, flag, "[oops")...)
+		if err == nil || !strings.Contains(err.Error(), "invalid "+flag+` pattern "[oops"`) {
+			t.Errorf("%s '[oops': err = %v, want one naming the pattern", flag, err)
+		}
+	}
+	if _, err := os.Stat(fresh); err == nil {
+		t.Error("a restore with a bad pattern created its target")
+	}
+}
