@@ -21,9 +21,11 @@ import (
 type FeedOptions struct {
 	// Namespace to watch; "" is every namespace.
 	Namespace string
-	// Config keeps the sessions of one configuration; "" keeps all.
+	// Config keeps the backup sessions of one configuration and the restore session of
+	// that name (a restore session belongs to no configuration: its name is what picks
+	// it); "" keeps all.
 	Config string
-	// Kind keeps one kind of session; "" keeps all.
+	// Kind keeps one kind of session (backup or restore); "" keeps all.
 	Kind api.SessionKind
 	// Limit keeps the newest sessions only (default 200): a namespace with a long history
 	// stays quick to draw.
@@ -34,7 +36,69 @@ type FeedOptions struct {
 	Settle time.Duration
 }
 
-// WatchSessions watches session and host Jobs with an informer (one list, then a watch:
+// feedKind is how the Jobs of one kind of session are told apart: the components of its
+// session and host Jobs, the label that names a session on its host Jobs, and the label
+// FeedOptions.Config selects by.
+type feedKind struct {
+	kind                   api.SessionKind
+	session, host          string
+	sessionLabel, byConfig string
+}
+
+// feedKinds are the kinds of session the feed knows, in the order it watches them.
+var feedKinds = []feedKind{
+	{api.KindBackup, api.ComponentSession, api.ComponentHost, api.LabelBackupSession, api.LabelBackupConfiguration},
+	{api.KindRestore, api.ComponentRestoreSession, api.ComponentRestoreHost, api.LabelRestoreSession, api.LabelRestoreSession},
+}
+
+// feedSelectors are the label selectors of the Jobs o watches, one informer each. Without
+// Config one selector takes the session and host Jobs of every kind o keeps; with Config
+// each kind selects its own way (a configuration's sessions, a restore session by name),
+// which one selector cannot say. A kind the feed does not know (verify) selects nothing.
+func feedSelectors(o FeedOptions) ([]klabels.Selector, error) {
+	var kinds []feedKind
+	for _, k := range feedKinds {
+		if o.Kind == "" || o.Kind == k.kind {
+			kinds = append(kinds, k)
+		}
+	}
+	if len(kinds) == 0 {
+		return nil, nil
+	}
+	components := func(ks ...feedKind) (klabels.Selector, error) {
+		var values []string
+		for _, k := range ks {
+			values = append(values, k.session, k.host)
+		}
+		req, err := klabels.NewRequirement(api.LabelComponent, selection.In, values)
+		if err != nil {
+			return nil, err
+		}
+		return klabels.NewSelector().Add(*req), nil
+	}
+	if o.Config == "" {
+		sel, err := components(kinds...)
+		if err != nil {
+			return nil, err
+		}
+		return []klabels.Selector{sel}, nil
+	}
+	var sels []klabels.Selector
+	for _, k := range kinds {
+		sel, err := components(k)
+		if err != nil {
+			return nil, err
+		}
+		r, err := klabels.NewRequirement(k.byConfig, selection.Equals, []string{o.Config})
+		if err != nil {
+			return nil, fmt.Errorf("configuration or session %q: %w", o.Config, err)
+		}
+		sels = append(sels, sel.Add(*r))
+	}
+	return sels, nil
+}
+
+// WatchSessions watches session and host Jobs with informers (one list, then a watch:
 // no polling) and sends a complete picture after every change, until ctx ends; then it
 // closes the channel. Slow consumers see only the latest picture.
 func WatchSessions(ctx context.Context, c kubernetes.Interface, o FeedOptions) (api.SessionFeed, error) {
@@ -44,21 +108,10 @@ func WatchSessions(ctx context.Context, c kubernetes.Interface, o FeedOptions) (
 	if o.Settle <= 0 {
 		o.Settle = 50 * time.Millisecond
 	}
-	req, err := klabels.NewRequirement(api.LabelComponent, selection.In, []string{api.ComponentSession, api.ComponentHost})
+	sels, err := feedSelectors(o)
 	if err != nil {
 		return nil, err
 	}
-	sel := klabels.NewSelector().Add(*req)
-	if o.Config != "" {
-		r, err := klabels.NewRequirement(api.LabelBackupConfiguration, selection.Equals, []string{o.Config})
-		if err != nil {
-			return nil, fmt.Errorf("configuration %q: %w", o.Config, err)
-		}
-		sel = sel.Add(*r)
-	}
-	factory := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace(o.Namespace),
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = sel.String() }))
-	inf := factory.Batch().V1().Jobs().Informer()
 	changed := make(chan struct{}, 1)
 	poke := func() {
 		select {
@@ -66,26 +119,47 @@ func WatchSessions(ctx context.Context, c kubernetes.Interface, o FeedOptions) (
 		default:
 		}
 	}
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { poke() },
-		UpdateFunc: func(any, any) { poke() },
-		DeleteFunc: func(any) { poke() },
-	}); err != nil {
-		return nil, err
+	var factories []informers.SharedInformerFactory
+	var stores []cache.Store
+	shutdown := func() {
+		for _, f := range factories {
+			f.Shutdown()
+		}
 	}
-	factory.Start(ctx.Done())
-	synced := factory.WaitForCacheSync(ctx.Done())
-	for _, ok := range synced {
-		if !ok {
-			return nil, fmt.Errorf("watch jobs in %s: %w", nsName(o.Namespace), errOr(ctx.Err(), "the cache did not sync"))
+	for _, sel := range sels {
+		factory := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace(o.Namespace),
+			informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = sel.String() }))
+		inf := factory.Batch().V1().Jobs().Informer()
+		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { poke() },
+			UpdateFunc: func(any, any) { poke() },
+			DeleteFunc: func(any) { poke() },
+		}); err != nil {
+			shutdown()
+			return nil, err
+		}
+		factories = append(factories, factory)
+		stores = append(stores, inf.GetStore())
+		factory.Start(ctx.Done())
+	}
+	for _, f := range factories {
+		for _, ok := range f.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				shutdown()
+				return nil, fmt.Errorf("watch jobs in %s: %w", nsName(o.Namespace), errOr(ctx.Err(), "the cache did not sync"))
+			}
 		}
 	}
 	out := make(chan []api.SessionView, 1)
 	go func() {
 		defer close(out)
-		defer factory.Shutdown()
+		defer shutdown()
 		send := func() {
-			pic := picture(inf.GetStore().List(), o)
+			var objs []any
+			for _, s := range stores {
+				objs = append(objs, s.List()...)
+			}
+			pic := picture(objs, o)
 			select { // replace a picture the consumer has not taken yet
 			case <-out:
 			default:
@@ -112,35 +186,52 @@ func WatchSessions(ctx context.Context, c kubernetes.Interface, o FeedOptions) (
 
 // picture joins session Jobs with their host Jobs.
 func picture(objs []any, o FeedOptions) []api.SessionView {
-	var sessions []*batchv1.Job
-	hosts := map[string][]api.HostStatus{}
+	type session struct {
+		kind feedKind
+		job  *batchv1.Job
+	}
+	var sessions []session
+	hosts := map[string][]api.HostStatus{} // by kind, namespace and session
+	hostKey := func(k feedKind, ns, name string) string { return string(k.kind) + ":" + hostsKey(ns, name) }
 	for _, obj := range objs {
 		j, ok := obj.(*batchv1.Job)
 		if !ok {
 			continue
 		}
-		switch j.Labels[api.LabelComponent] {
-		case api.ComponentSession:
-			sessions = append(sessions, j)
-		case api.ComponentHost:
-			st := api.HostStatus{Hostname: j.Labels[api.LabelHost], Phase: api.PhasePending}
-			if v, ok := j.Annotations[api.AnnotationHostStatus]; ok {
-				_ = api.Decode(api.AnnotationHostStatus, v, &st)
+		for _, k := range feedKinds {
+			if o.Kind != "" && o.Kind != k.kind {
+				continue
 			}
-			key := j.Namespace + "/" + j.Labels[api.LabelBackupSession]
-			hosts[key] = append(hosts[key], st)
+			switch j.Labels[api.LabelComponent] {
+			case k.session:
+				sessions = append(sessions, session{k, j})
+			case k.host:
+				key := hostKey(k, j.Namespace, j.Labels[k.sessionLabel])
+				hosts[key] = append(hosts[key], hostStatusOf(j))
+			}
 		}
 	}
 	views := make([]api.SessionView, 0, len(sessions))
-	for _, j := range sessions {
-		if o.Kind != "" && o.Kind != api.KindBackup {
-			continue // restore and verification sessions carry their own component labels
+	for _, s := range sessions {
+		j := s.job
+		hs := hosts[hostKey(s.kind, j.Namespace, j.Name)]
+		sortHosts(hs)
+		v := api.SessionView{Kind: s.kind.kind, Namespace: j.Namespace, Name: j.Name, Created: j.CreationTimestamp.Time, Hosts: hs}
+		switch s.kind.kind {
+		case api.KindRestore:
+			r := restoreOf(j)
+			if t := r.Target(); t.Kind != "" {
+				v.Config = t.String()
+			}
+			v.Status, v.Phase = r.Status, r.Phase()
+			for i := range hs {
+				hs[i].Message = r.Message(hs[i])
+			}
+		default:
+			b := sessionOf(j)
+			v.Config, v.Status, v.Phase = b.Config, b.Status, b.Phase()
 		}
-		s := sessionOf(j)
-		hs := hosts[j.Namespace+"/"+j.Name]
-		sort.Slice(hs, func(a, b int) bool { return hostLess(hs[a].Hostname, hs[b].Hostname) })
-		views = append(views, api.SessionView{Kind: api.KindBackup, Namespace: j.Namespace, Name: j.Name, Config: s.Config,
-			Created: j.CreationTimestamp.Time, Status: s.Status, Phase: s.Phase(), Hosts: hs})
+		views = append(views, v)
 	}
 	sort.SliceStable(views, func(a, b int) bool {
 		if !views[a].Created.Equal(views[b].Created) {

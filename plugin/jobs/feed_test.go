@@ -3,6 +3,8 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,5 +102,113 @@ func TestWatchSessionsOfOneConfiguration(t *testing.T) {
 	pic := until(t, feed, "sessions", func(p []api.SessionView) bool { return len(p) > 0 })
 	if len(pic) != 1 || pic[0].Name != "db-backup-b" {
 		t.Errorf("picture %v: want db-backup's session only", pic)
+	}
+}
+
+// TestWatchRestoreSessions: restore sessions come with backup sessions, joined with their
+// host Jobs by the restore-session label, as Kind restore with their target as Config.
+func TestWatchRestoreSessions(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	only := api.RestoreConfig{Target: api.Target{Kind: "statefulset", Name: "web"}, Repository: "s3-repo",
+		Rules: []api.RestoreRule{{TargetHosts: []string{"host-0", "host-1"}}}}
+	c := fake.NewClientset(
+		job("web-backup-x", api.ComponentSession, "web-backup", "", "", t0),
+		job("web-backup-x-host-0", api.ComponentHost, "web-backup", "web-backup-x", "host-0", t0),
+		restoreJob("ns", "web-restore-a", only, &api.SessionStatus{Phase: api.PhaseRunning, TotalHosts: 3}, t0.Add(time.Minute)),
+		restoreHostJob("ns", "web-restore-a", "host-1", nil),
+		restoreHostJob("ns", "web-restore-a", "host-0", &api.HostStatus{Phase: api.PhaseRunning}),
+		restoreHostJob("ns", "web-restore-a", "host-2", &api.HostStatus{Phase: api.PhaseSkipped}),
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	feed, err := WatchSessions(ctx, c, FeedOptions{Namespace: "ns", Settle: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pic := until(t, feed, "the restore session, then the backup session", func(p []api.SessionView) bool {
+		return len(p) == 2 && p[0].Name == "web-restore-a" && p[1].Name == "web-backup-x"
+	})
+	r := pic[0]
+	if r.Kind != api.KindRestore || r.Config != "statefulset/web" || r.Phase != api.PhaseRunning || r.Status.TotalHosts != 3 {
+		t.Errorf("restore session: %+v", r)
+	}
+	var hosts []string
+	for _, h := range r.Hosts {
+		hosts = append(hosts, h.Hostname+"="+string(h.Phase))
+	}
+	if got := strings.Join(hosts, " "); got != "host-0=Running host-1=Pending host-2=Skipped" {
+		t.Errorf("hosts %s", got)
+	}
+	if r.Hosts[2].Message != api.NoRuleMessage("host-2") {
+		t.Errorf("a skipped host says %q", r.Hosts[2].Message)
+	}
+	if b := pic[1]; b.Kind != api.KindBackup || b.Config != "web-backup" || len(b.Hosts) != 1 {
+		t.Errorf("backup session: %+v", b)
+	}
+
+	// a restore host's annotation patch shows up in the next picture
+	st, _ := json.Marshal(api.HostStatus{SchemaVersion: 1, Hostname: "host-1", Phase: api.PhaseSucceeded, Duration: "2s",
+		Restored: []api.RestoredStats{{Snapshot: "ea5381cc", SourceHost: "host-1", Path: "/data", Files: 3, Size: "30 B"}}})
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{api.AnnotationHostStatus: string(st)}}})
+	if _, err := c.BatchV1().Jobs("ns").Patch(ctx, api.HostJobName("web-restore-a", "host-1"), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	until(t, feed, "host-1's restored stats", func(p []api.SessionView) bool {
+		h := p[0].Hosts[1]
+		return h.Phase == api.PhaseSucceeded && len(h.Restored) == 1 && h.Restored[0].Files == 3
+	})
+	cancel()
+	for range feed {
+	}
+}
+
+// TestWatchSessionsFilters: Kind keeps one kind; Config keeps a configuration's backup
+// sessions and the restore session of that name, each with its hosts.
+func TestWatchSessionsFilters(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	c := fake.NewClientset(
+		job("web-backup-x", api.ComponentSession, "web-backup", "", "", t0),
+		job("web-backup-x-host-0", api.ComponentHost, "web-backup", "web-backup-x", "host-0", t0),
+		job("db-backup-y", api.ComponentSession, "db-backup", "", "", t0),
+		restoreJob("ns", "web-restore-a", webRestore, nil, t0),
+		restoreHostJob("ns", "web-restore-a", "host-0", nil),
+		restoreJob("ns", "web-restore-b", webRestore, nil, t0),
+		restoreHostJob("ns", "web-restore-b", "host-0", nil),
+	)
+	tests := []struct {
+		name string
+		o    FeedOptions
+		want string
+	}{
+		{"every kind", FeedOptions{}, "restore/web-restore-b[1] restore/web-restore-a[1] backup/web-backup-x[1] backup/db-backup-y[0]"},
+		{"backup", FeedOptions{Kind: api.KindBackup}, "backup/web-backup-x[1] backup/db-backup-y[0]"},
+		{"restore", FeedOptions{Kind: api.KindRestore}, "restore/web-restore-b[1] restore/web-restore-a[1]"},
+		{"no verify sessions yet", FeedOptions{Kind: api.KindVerify}, ""},
+		{"a configuration", FeedOptions{Config: "web-backup"}, "backup/web-backup-x[1]"},
+		{"a restore session by name", FeedOptions{Config: "web-restore-a"}, "restore/web-restore-a[1]"},
+		{"a restore session by name, kind restore", FeedOptions{Config: "web-restore-a", Kind: api.KindRestore}, "restore/web-restore-a[1]"},
+		{"a restore session is no configuration", FeedOptions{Config: "web-restore-a", Kind: api.KindBackup}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			tt.o.Namespace = "ns"
+			feed, err := WatchSessions(ctx, c, tt.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pic := until(t, feed, "a picture", func([]api.SessionView) bool { return true })
+			var got []string
+			for _, v := range pic {
+				got = append(got, fmt.Sprintf("%s/%s[%d]", v.Kind, v.Name, len(v.Hosts)))
+			}
+			if strings.Join(got, " ") != tt.want {
+				t.Errorf("got  %s\nwant %s", strings.Join(got, " "), tt.want)
+			}
+		})
+	}
+	if _, err := WatchSessions(context.Background(), c, FeedOptions{Config: "statefulset/web"}); err == nil {
+		t.Error("a Config no label can hold is no error")
 	}
 }

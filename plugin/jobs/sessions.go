@@ -65,14 +65,17 @@ type Session struct {
 
 // Phase is the session's phase; a session whose pod has not written yet is Pending, and
 // one whose Job failed without a final status (its pod was killed) is Failed.
-func (s Session) Phase() api.Phase {
-	if s.Status.Phase != "" {
-		if !s.Status.Phase.Final() && jobFailed(s.Job) {
+func (s Session) Phase() api.Phase { return sessionPhase(s.Job, s.Status) }
+
+// sessionPhase reads the phase of a session Job of any kind from the status its pod wrote.
+func sessionPhase(j *batchv1.Job, st api.SessionStatus) api.Phase {
+	if st.Phase != "" {
+		if !st.Phase.Final() && jobFailed(j) {
 			return api.PhaseFailed
 		}
-		return s.Status.Phase
+		return st.Phase
 	}
-	if jobFailed(s.Job) {
+	if jobFailed(j) {
 		return api.PhaseFailed
 	}
 	return api.PhasePending
@@ -113,28 +116,34 @@ func sessionSelector(config string) string {
 func ListSessions(ctx context.Context, c kubernetes.Interface, ns, config string, withHosts bool) ([]Session, error) {
 	list, err := c.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: sessionSelector(config)})
 	if err != nil {
-		return nil, fmt.Errorf("list backup sessions in namespace %s: %w", ns, err)
+		return nil, fmt.Errorf("list backup sessions in %s: %w", nsName(ns), err)
 	}
 	var hosts map[string][]api.HostStatus
 	if withHosts {
-		if hosts, err = listHosts(ctx, c, ns, ""); err != nil {
+		if hosts, err = listHosts(ctx, c, ns, backupHosts, ""); err != nil {
 			return nil, err
 		}
 	}
 	out := make([]Session, 0, len(list.Items))
 	for i := range list.Items {
 		s := sessionOf(&list.Items[i])
-		s.Hosts = hosts[s.Job.Name]
+		s.Hosts = hosts[hostsKey(s.Job.Namespace, s.Job.Name)]
 		out = append(out, s)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		ti, tj := out[i].Job.CreationTimestamp, out[j].Job.CreationTimestamp
+	newestFirst(out, func(s Session) *batchv1.Job { return s.Job })
+	return out, nil
+}
+
+// newestFirst orders sessions by their Job's creation, newest first, then by name.
+func newestFirst[T any](list []T, job func(T) *batchv1.Job) {
+	sort.SliceStable(list, func(i, j int) bool {
+		ji, jj := job(list[i]), job(list[j])
+		ti, tj := ji.CreationTimestamp, jj.CreationTimestamp
 		if ti.Equal(&tj) {
-			return out[i].Job.Name > out[j].Job.Name
+			return ji.Name > jj.Name
 		}
 		return tj.Before(&ti)
 	})
-	return out, nil
 }
 
 // GetSession returns one session with its hosts.
@@ -147,11 +156,11 @@ func GetSession(ctx context.Context, c kubernetes.Interface, ns, name string) (S
 		return Session{}, fmt.Errorf("job %s/%s is not a backup session (it has no %s=%s label)", ns, name, api.LabelComponent, api.ComponentSession)
 	}
 	s := sessionOf(j)
-	hosts, err := listHosts(ctx, c, ns, name)
+	hosts, err := listHosts(ctx, c, ns, backupHosts, name)
 	if err != nil {
 		return Session{}, err
 	}
-	s.Hosts = hosts[name]
+	s.Hosts = hosts[hostsKey(ns, name)]
 	return s, nil
 }
 
@@ -163,28 +172,55 @@ func sessionOf(j *batchv1.Job) Session {
 	return s
 }
 
-func listHosts(ctx context.Context, c kubernetes.Interface, ns, session string) (map[string][]api.HostStatus, error) {
-	sel := fmt.Sprintf("%s=%s", api.LabelComponent, api.ComponentHost)
+// hostKind says how the host Jobs of one kind of session are found: by their component
+// and the label that names their session.
+type hostKind struct{ component, sessionLabel string }
+
+var (
+	backupHosts  = hostKind{api.ComponentHost, api.LabelBackupSession}
+	restoreHosts = hostKind{api.ComponentRestoreHost, api.LabelRestoreSession}
+)
+
+// hostsKey keys the hosts of a session: its namespace and name, so one List across
+// namespaces keeps same-named sessions apart.
+func hostsKey(ns, session string) string { return ns + "/" + session }
+
+// listHosts lists the host Jobs of kind in ns (of one session if session is set) with one
+// call, and returns their statuses by hostsKey, each session's ordered by sortHosts.
+func listHosts(ctx context.Context, c kubernetes.Interface, ns string, kind hostKind, session string) (map[string][]api.HostStatus, error) {
+	sel := fmt.Sprintf("%s=%s", api.LabelComponent, kind.component)
 	if session != "" {
-		sel += fmt.Sprintf(",%s=%s", api.LabelBackupSession, session)
+		sel += fmt.Sprintf(",%s=%s", kind.sessionLabel, session)
 	}
 	list, err := c.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
-		return nil, fmt.Errorf("list host jobs in namespace %s: %w", ns, err)
+		return nil, fmt.Errorf("list host jobs in %s: %w", nsName(ns), err)
 	}
 	out := map[string][]api.HostStatus{}
-	for _, j := range list.Items {
-		st := api.HostStatus{Hostname: j.Labels[api.LabelHost], Phase: api.PhasePending}
-		if v, ok := j.Annotations[api.AnnotationHostStatus]; ok {
-			_ = api.Decode(api.AnnotationHostStatus, v, &st)
-		}
-		s := j.Labels[api.LabelBackupSession]
-		out[s] = append(out[s], st)
+	for i := range list.Items {
+		j := &list.Items[i]
+		key := hostsKey(j.Namespace, j.Labels[kind.sessionLabel])
+		out[key] = append(out[key], hostStatusOf(j))
 	}
 	for _, hs := range out {
-		sort.Slice(hs, func(i, j int) bool { return hostLess(hs[i].Hostname, hs[j].Hostname) })
+		sortHosts(hs)
 	}
 	return out, nil
+}
+
+// hostStatusOf is what a host Job's annotation says, Pending before its pod writes (or
+// when the annotation cannot be read).
+func hostStatusOf(j *batchv1.Job) api.HostStatus {
+	st := api.HostStatus{Hostname: j.Labels[api.LabelHost], Phase: api.PhasePending}
+	if v, ok := j.Annotations[api.AnnotationHostStatus]; ok {
+		_ = api.Decode(api.AnnotationHostStatus, v, &st)
+	}
+	return st
+}
+
+// sortHosts orders hosts host-0, host-1, … host-10, then by name.
+func sortHosts(hs []api.HostStatus) {
+	sort.Slice(hs, func(i, j int) bool { return hostLess(hs[i].Hostname, hs[j].Hostname) })
 }
 
 // hostLess orders host-2 before host-10.
