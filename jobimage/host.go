@@ -128,7 +128,7 @@ func (s *hostState) backupAll(ctx context.Context) error {
 	// Hosts are named host-0, host-1… in every configuration, so two configurations that
 	// back up the same path into one repository share host and path: the configuration tag
 	// keeps each one's parents and retention to its own snapshots.
-	configTag := "config=" + spec.Config
+	configTag := api.TagConfig + spec.Config
 	all, err := r.Snapshots(ctx)
 	if err != nil {
 		return err

@@ -62,7 +62,8 @@ func HostJob(session *batchv1.Job, cfg api.BackupConfig, h workload.Host, repoCl
 			Containers: []corev1.Container{{Name: "backup", Image: cfg.Image}}}
 		return job, nil
 	}
-	pod, err := hostPodSpec(cfg, h, repoClaim, repoFileURL)
+	pod, err := hostPodSpec(podParams{Image: cfg.Image, Repository: cfg.Repository, Runtime: cfg.Runtime,
+		Container: "backup", Args: []string{"host"}, SpecEnv: api.EnvHostSpec, SpecAnnotation: api.AnnotationHostSpec}, h, repoClaim, repoFileURL)
 	if err != nil {
 		return nil, err
 	}
@@ -77,16 +78,36 @@ func labelValue(s string) string {
 	return s
 }
 
-func hostPodSpec(cfg api.BackupConfig, h workload.Host, repoClaim, repoFileURL string) (corev1.PodSpec, error) {
-	rt := cfg.Runtime
+// podParams are what differs between a backup and a restore host pod.
+type podParams struct {
+	Image, Repository string
+	Runtime           api.Runtime
+	// Container names the container; Args are stash-job's arguments.
+	Container string
+	Args      []string
+	// SpecEnv receives, through the downward API, the pod template annotation SpecAnnotation.
+	SpecEnv, SpecAnnotation string
+	// Write mounts the host's volumes read-write and gives the capabilities a restore
+	// needs to recreate owners, modes and device nodes.
+	Write bool
+}
+
+func hostPodSpec(pp podParams, h workload.Host, repoClaim, repoFileURL string) (corev1.PodSpec, error) {
+	rt := pp.Runtime
 	readOnlyRoot, noEscalation, root := true, false, int64(0)
 	// Read every file whatever its owner or mode, and nothing more: uid 0 with all
 	// capabilities dropped but DAC_READ_SEARCH (bypass read and search permission checks).
+	caps := []corev1.Capability{"DAC_READ_SEARCH"}
+	if pp.Write {
+		// A restore writes into directories of any owner and sets each file's owner,
+		// mode (with set-id bits) and times as the snapshot recorded them.
+		caps = []corev1.Capability{"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "MKNOD"}
+	}
 	sc := &corev1.SecurityContext{
 		RunAsUser:                &root,
 		ReadOnlyRootFilesystem:   &readOnlyRoot,
 		AllowPrivilegeEscalation: &noEscalation,
-		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"DAC_READ_SEARCH"}},
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: caps},
 	}
 	if len(rt.SecurityContext) > 0 {
 		sc = &corev1.SecurityContext{}
@@ -95,16 +116,16 @@ func hostPodSpec(cfg api.BackupConfig, h workload.Host, repoClaim, repoFileURL s
 		}
 	}
 	ct := corev1.Container{
-		Name:            "backup",
-		Image:           cfg.Image,
+		Name:            pp.Container,
+		Image:           pp.Image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		// a pod that dies before it can annotate its Job still leaves its last words
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-		Args:                     []string{"host"},
+		Args:                     pp.Args,
 		Env: append(downwardEnv(),
-			corev1.EnvVar{Name: api.EnvHostSpec, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{
-				FieldPath: fmt.Sprintf("metadata.annotations['%s']", api.AnnotationHostSpec)}}}),
-		EnvFrom:         []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: cfg.Repository}}}},
+			corev1.EnvVar{Name: pp.SpecEnv, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{
+				FieldPath: fmt.Sprintf("metadata.annotations['%s']", pp.SpecAnnotation)}}}),
+		EnvFrom:         []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: pp.Repository}}}},
 		SecurityContext: sc,
 		VolumeMounts:    []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}},
 	}
@@ -132,7 +153,7 @@ func hostPodSpec(cfg api.BackupConfig, h workload.Host, repoClaim, repoFileURL s
 	}
 	for _, m := range h.Mounts {
 		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: m.Volume, VolumeSource: m.Source})
-		ct.VolumeMounts = append(ct.VolumeMounts, corev1.VolumeMount{Name: m.Volume, MountPath: m.MountPath, SubPath: m.SubPath, ReadOnly: true})
+		ct.VolumeMounts = append(ct.VolumeMounts, corev1.VolumeMount{Name: m.Volume, MountPath: m.MountPath, SubPath: m.SubPath, ReadOnly: !pp.Write})
 	}
 	if !rt.NoCache {
 		// the metadata cache lives on its own emptyDir with a sizeLimit, and the engine's

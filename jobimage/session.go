@@ -42,12 +42,13 @@ type Session struct {
 	// controller's FailedCreate events are taken as final (default 15s: its first retries
 	// come within seconds).
 	PodCreateGrace time.Duration
+
+	// hostLabel and hostComponent select the session's host Jobs: a backup session's by
+	// default, a restore session's when it runs one.
+	hostLabel, hostComponent string
 }
 
-// Run resolves the hosts, creates a host Job for each, waits for them, and writes the
-// session status on the session Job. It returns the session's final phase; the error is
-// set for anything but Succeeded and Skipped.
-func (s *Session) Run(ctx context.Context) (api.Phase, error) {
+func (s *Session) defaults() {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
@@ -63,6 +64,16 @@ func (s *Session) Run(ctx context.Context) (api.Phase, error) {
 	if s.PodCreateGrace <= 0 {
 		s.PodCreateGrace = 15 * time.Second
 	}
+	if s.hostLabel == "" {
+		s.hostLabel, s.hostComponent = api.LabelBackupSession, api.ComponentHost
+	}
+}
+
+// Run resolves the hosts, creates a host Job for each, waits for them, and writes the
+// session status on the session Job. It returns the session's final phase; the error is
+// set for anything but Succeeded and Skipped.
+func (s *Session) Run(ctx context.Context) (api.Phase, error) {
+	s.defaults()
 	jobs := s.Client.BatchV1().Jobs(s.Namespace)
 	self, err := jobs.Get(ctx, s.Job, metav1.GetOptions{})
 	if err != nil {
@@ -124,13 +135,20 @@ func (s *Session) Run(ctx context.Context) (api.Phase, error) {
 		}
 	}
 
+	return s.await(ctx, ann, &status, len(hosts), s.Config.Timeout, self.CreationTimestamp.Time, finish)
+}
+
+// await watches the host Jobs until all nHosts are final, the timeout (measured from
+// created) passes, or ctx ends, keeping the session status current; finish records the end.
+func (s *Session) await(ctx context.Context, ann *annotate.JobAnnotator, status *api.SessionStatus, nHosts int, timeout string, created time.Time,
+	finish func(api.Phase, string) (api.Phase, error)) (api.Phase, error) {
 	var deadline <-chan time.Time
-	if s.Config.Timeout != "" {
-		d, err := time.ParseDuration(s.Config.Timeout)
+	if timeout != "" {
+		d, err := time.ParseDuration(timeout)
 		if err != nil {
-			return finish(api.PhaseFailed, fmt.Sprintf("timeout %q: %v", s.Config.Timeout, err))
+			return finish(api.PhaseFailed, fmt.Sprintf("timeout %q: %v", timeout, err))
 		}
-		timer := time.NewTimer(d - s.Now().Sub(self.CreationTimestamp.Time))
+		timer := time.NewTimer(d - s.Now().Sub(created))
 		defer timer.Stop()
 		deadline = timer.C
 	}
@@ -146,7 +164,7 @@ func (s *Session) Run(ctx context.Context) (api.Phase, error) {
 					last = string(b)
 				}
 			}
-			if len(hs) >= len(hosts) && allFinal(hs) {
+			if len(hs) >= nHosts && allFinal(hs) {
 				phase := api.PhaseSucceeded
 				if status.Hosts.Failed > 0 {
 					phase = api.PhaseFailed
@@ -162,7 +180,7 @@ func (s *Session) Run(ctx context.Context) (api.Phase, error) {
 			status.Hosts, status.SessionDuration = summarize(hs)
 			return finish(api.PhaseFailed, "canceled: the session was stopped")
 		case <-deadline:
-			msg := fmt.Sprintf("deadline exceeded: the session did not finish within its timeout of %s", s.Config.Timeout)
+			msg := fmt.Sprintf("deadline exceeded: the session did not finish within its timeout of %s", timeout)
 			s.stopHosts(ctx, "deadline exceeded")
 			hs, _ := s.hostStates(ctx)
 			status.Hosts, status.SessionDuration = summarize(hs)
@@ -228,7 +246,7 @@ func jobFailed(j *batchv1.Job) (bool, string) {
 // Failed with the reason, on their Job, so no host stays Running forever.
 func (s *Session) hostStates(ctx context.Context) ([]api.HostStatus, error) {
 	list, err := s.Client.BatchV1().Jobs(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: fmt.Sprintf("%s=%s,%s=%s",
-		api.LabelBackupSession, s.Job, api.LabelComponent, api.ComponentHost)})
+		s.hostLabel, s.Job, api.LabelComponent, s.hostComponent)})
 	if err != nil {
 		return nil, err
 	}
@@ -386,6 +404,8 @@ func summarize(hs []api.HostStatus) (api.HostCounts, string) {
 			c.Failed++
 		case api.PhaseRunning:
 			c.Running++
+		case api.PhaseSkipped:
+			c.Skipped++
 		default:
 			c.Pending++
 		}

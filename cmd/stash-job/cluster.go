@@ -109,3 +109,60 @@ func applyPriority(nice *int, ioClass int, ioData *int) error {
 	runtime.UnlockOSThread()
 	return fmt.Errorf("re-exec with the configured priority: %w", err)
 }
+
+// runRestoreSession is the pod of a restore session Job: it reads the restore
+// configuration the plugin put on its pod (STASH_CONFIG) and runs the session. It exits 0
+// only for Succeeded.
+func runRestoreSession(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("restore-session", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	env := jobimage.EnvFrom(os.Getenv)
+	if err := env.Validate(); err != nil {
+		return err
+	}
+	var cfg api.RestoreConfig
+	if err := api.Decode(api.EnvConfig, os.Getenv(api.EnvConfig), &cfg); err != nil {
+		return fmt.Errorf("%s (the restore session's configuration, from annotation %s): %w", api.EnvConfig, api.AnnotationConfig, err)
+	}
+	client, err := inClusterClient()
+	if err != nil {
+		return err
+	}
+	s := &jobimage.RestoreSession{Client: client, Namespace: env.Namespace, Job: env.JobName, Config: cfg,
+		RepoURL: os.Getenv(api.SecretKeyRepository), Log: stdout, Now: time.Now}
+	_, err = s.Run(ctx)
+	return err
+}
+
+// runRestoreHost is the pod of a restore host Job: it restores what its rule selects
+// (STASH_RESTORE_HOST_SPEC) from the repository of the Secret in its environment.
+func runRestoreHost(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("restore-host", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	env := jobimage.EnvFrom(os.Getenv)
+	if err := env.Validate(); err != nil {
+		return err
+	}
+	var spec api.RestoreHostSpec
+	if err := api.Decode(api.EnvRestoreHostSpec, os.Getenv(api.EnvRestoreHostSpec), &spec); err != nil {
+		return fmt.Errorf("%s (from annotation %s): %w", api.EnvRestoreHostSpec, api.AnnotationRestoreHostSpec, err)
+	}
+	client, err := inClusterClient()
+	if err != nil {
+		return err
+	}
+	status := annotate.NewJobAnnotator(client, env.Namespace, env.JobName)
+	pw, pwErr := repo.ReadPassword("")
+	if err := applyPriority(spec.Nice, spec.IONiceClass, spec.IONiceData); err != nil {
+		pwErr = errors.Join(pwErr, err)
+	}
+	h := jobimage.RestoreHostRun{Spec: spec, RepoURL: os.Getenv(api.SecretKeyRepository), Password: pw, Status: status, Log: stdout, Now: time.Now}
+	if pwErr != nil {
+		return jobimage.FailRestoreHost(ctx, h, pwErr)
+	}
+	return jobimage.RunRestoreHost(ctx, h)
+}

@@ -39,6 +39,8 @@ func commands() []command {
 		{"probe", "in a Job's pod: reach the API server and annotate the pod's own Job", runProbe},
 		{"session", "in a session Job's pod: resolve the hosts, run a host Job each, record the session", runSession},
 		{"host", "in a host Job's pod: back up the host's paths, record progress and stats on the Job", runHost},
+		{"restore-session", "in a restore session Job's pod: resolve the target's hosts, apply the rules, run a restore Job each", runRestoreSession},
+		{"restore-host", "in a restore host Job's pod: restore the host's snapshots into its volumes, record progress and stats", runRestoreHost},
 		{"init", "create a repository", runInit},
 		{"backup", "back up paths into a repository", runBackup},
 		{"restore", "restore a snapshot into a directory", runRestore},
@@ -141,6 +143,14 @@ var examples = map[string]string{
 `,
 	"host": `  # in the pod of a host Job made by a session; the environment carries STASH_HOST_SPEC
   stash-job host
+`,
+	"restore-session": `  # in the pod of a restore session Job made by kubectl stash restore; the environment
+  # carries STASH_CONFIG (the restore configuration) and the repository's URL
+  stash-job restore-session
+`,
+	"restore-host": `  # in the pod of a restore host Job made by a restore session; the environment carries
+  # STASH_RESTORE_HOST_SPEC and the repository Secret
+  stash-job restore-host
 `,
 	"init": `  export STASH_PASSWORD='a long passphrase'
   stash-job init --repo file:///backups/repo

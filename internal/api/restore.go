@@ -25,6 +25,8 @@ const (
 	// AnnotationRestoreHostSpec carries the RestoreHostSpec (JSON) on a restore host Job's
 	// pod template.
 	AnnotationRestoreHostSpec = Prefix + "restore-host-spec"
+	// EnvRestoreHostSpec is the RestoreHostSpec JSON of a restore host pod.
+	EnvRestoreHostSpec = "STASH_RESTORE_HOST_SPEC"
 	// AnnotationScaledDownFrom is written on a workload, in the same patch that scales it
 	// to 0 for a restore (--scale-down), with its replica count before: the count survives
 	// a crash of whoever scaled it down, and scaling back up reads it from here.
