@@ -11,9 +11,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -41,14 +39,7 @@ type BackupOptions struct {
 	HistoryLimit int
 	Timeout      time.Duration
 
-	CPURequest, CPULimit, MemoryRequest, MemoryLimit string
-	Nice, IONiceClass, IONiceData                    int
-	NodeSelector                                     []string
-	Tolerations                                      []string
-	ServiceAccount                                   string
-	RunAsUser, RunAsGroup                            int64
-	CacheSize                                        string
-	NoCache                                          bool
+	RuntimeFlags
 
 	DryRun string
 	Output string
@@ -56,10 +47,6 @@ type BackupOptions struct {
 	namespace string
 	client    kubernetes.Interface
 	cfg       api.BackupConfig
-	niceSet   bool
-	ioDataSet bool
-	uidSet    bool
-	gidSet    bool
 
 	genericiooptions.IOStreams
 }
@@ -105,10 +92,7 @@ Running the command again with other flags updates the configuration in place.`,
   kubectl stash backup deployment/shop --repo s3-repo --paths /source/data --dry-run=client -o yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.niceSet = cmd.Flags().Changed("nice")
-			o.ioDataSet = cmd.Flags().Changed("ionice-data")
-			o.uidSet = cmd.Flags().Changed("run-as-user")
-			o.gidSet = cmd.Flags().Changed("run-as-group")
+			o.RuntimeFlags.changed(cmd)
 			if err := o.Complete(args); err != nil {
 				return err
 			}
@@ -134,20 +118,7 @@ Running the command again with other flags updates the configuration in place.`,
 	f.IntVar(&o.Retention.KeepYearly, "keep-yearly", 0, "retention: keep the newest snapshot of each of the last N years")
 	f.IntVar(&o.HistoryLimit, "history-limit", o.HistoryLimit, "sessions (Jobs) to keep, succeeded and failed each")
 	f.DurationVar(&o.Timeout, "timeout", 0, "fail hosts still running after this long (e.g. 2h); 0: no limit")
-	f.StringVar(&o.CPURequest, "cpu-request", "", "CPU request of each backup pod (e.g. 100m)")
-	f.StringVar(&o.CPULimit, "cpu-limit", "", "CPU limit of each backup pod")
-	f.StringVar(&o.MemoryRequest, "memory-request", "", "memory request of each backup pod (e.g. 128Mi)")
-	f.StringVar(&o.MemoryLimit, "memory-limit", "", "memory limit of each backup pod")
-	f.IntVar(&o.Nice, "nice", 0, "CPU niceness of the backup process, 0..19 (negative needs CAP_SYS_NICE)")
-	f.IntVar(&o.IONiceClass, "ionice-class", 0, "I/O class of the backup process: 2 best-effort, 3 idle (1 realtime needs CAP_SYS_ADMIN)")
-	f.IntVar(&o.IONiceData, "ionice-data", 4, "I/O priority within the class, 0 (highest) .. 7")
-	f.StringArrayVar(&o.NodeSelector, "node-selector", nil, "KEY=VALUE node label the backup pods require; repeatable")
-	f.StringArrayVar(&o.Tolerations, "toleration", nil, "KEY[=VALUE]:EFFECT or KEY:Exists:EFFECT taint the backup pods tolerate; repeatable")
-	f.StringVar(&o.ServiceAccount, "service-account", "", "existing ServiceAccount for the jobs (default: one created for this configuration)")
-	f.Int64Var(&o.RunAsUser, "run-as-user", 0, "run the backup process as this uid, replacing the default security context (uid 0 with only DAC_READ_SEARCH)")
-	f.Int64Var(&o.RunAsGroup, "run-as-group", 0, "run the backup process with this gid (with --run-as-user)")
-	f.StringVar(&o.CacheSize, "cache-size", "", "size of each backup pod's metadata cache volume (default "+api.DefaultCacheSize+"): index and tree packs fetched once")
-	f.BoolVar(&o.NoCache, "no-cache", false, "run the backup pods without a metadata cache")
+	o.RuntimeFlags.addFlags(f, "backup")
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, "none, client (print the objects) or server (send them, persist nothing)")
 	f.Lookup("dry-run").NoOptDefVal = "client"
 	_ = cmd.RegisterFlagCompletionFunc("repo", g.complete(completeRepositories))
@@ -229,90 +200,10 @@ func (o *BackupOptions) Validate() error {
 	if o.Timeout < 0 {
 		return fmt.Errorf("--timeout %s: want a positive duration", o.Timeout)
 	}
-	rt := api.Runtime{ServiceAccount: o.ServiceAccount}
-	if o.niceSet {
-		if o.Nice < -20 || o.Nice > 19 {
-			return fmt.Errorf("--nice %d: want -20..19", o.Nice)
-		}
-		rt.Nice = &o.Nice
+	rt, err := o.RuntimeFlags.runtime()
+	if err != nil {
+		return err
 	}
-	if o.IONiceClass != 0 {
-		if o.IONiceClass < 1 || o.IONiceClass > 3 {
-			return fmt.Errorf("--ionice-class %d: want 1 (realtime), 2 (best-effort) or 3 (idle)", o.IONiceClass)
-		}
-		rt.IONiceClass = o.IONiceClass
-		if o.ioDataSet {
-			if o.IONiceData < 0 || o.IONiceData > 7 {
-				return fmt.Errorf("--ionice-data %d: want 0..7", o.IONiceData)
-			}
-			rt.IONiceData = &o.IONiceData
-		}
-	}
-	res := corev1.ResourceRequirements{}
-	for _, q := range []struct {
-		flag, val string
-		list      *corev1.ResourceList
-		name      corev1.ResourceName
-	}{{"cpu-request", o.CPURequest, &res.Requests, corev1.ResourceCPU}, {"cpu-limit", o.CPULimit, &res.Limits, corev1.ResourceCPU},
-		{"memory-request", o.MemoryRequest, &res.Requests, corev1.ResourceMemory}, {"memory-limit", o.MemoryLimit, &res.Limits, corev1.ResourceMemory}} {
-		if q.val == "" {
-			continue
-		}
-		v, err := resource.ParseQuantity(q.val)
-		if err != nil {
-			return fmt.Errorf("--%s %q: %v", q.flag, q.val, err)
-		}
-		if *q.list == nil {
-			*q.list = corev1.ResourceList{}
-		}
-		(*q.list)[q.name] = v
-	}
-	if len(res.Requests)+len(res.Limits) > 0 {
-		rt.Resources, _ = json.Marshal(res)
-	}
-	for _, s := range o.NodeSelector {
-		k, v, ok := strings.Cut(s, "=")
-		if !ok || k == "" {
-			return fmt.Errorf("--node-selector %q: want KEY=VALUE", s)
-		}
-		if rt.NodeSelector == nil {
-			rt.NodeSelector = map[string]string{}
-		}
-		rt.NodeSelector[k] = v
-	}
-	if len(o.Tolerations) > 0 {
-		var tols []corev1.Toleration
-		for _, s := range o.Tolerations {
-			t, err := parseToleration(s)
-			if err != nil {
-				return err
-			}
-			tols = append(tols, t)
-		}
-		rt.Tolerations, _ = json.Marshal(tols)
-	}
-	if o.uidSet || o.gidSet {
-		noEscalation := false
-		sc := corev1.SecurityContext{AllowPrivilegeEscalation: &noEscalation, Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
-		if o.uidSet {
-			sc.RunAsUser = &o.RunAsUser
-		}
-		if o.gidSet {
-			sc.RunAsGroup = &o.RunAsGroup
-		}
-		rt.SecurityContext, _ = json.Marshal(sc)
-	}
-	if o.NoCache && o.CacheSize != "" {
-		return fmt.Errorf("--cache-size and --no-cache exclude each other: give one")
-	}
-	if o.CacheSize != "" {
-		q, err := resource.ParseQuantity(o.CacheSize)
-		if err != nil || q.Sign() <= 0 || q.Value() < 16<<20 {
-			return fmt.Errorf("--cache-size %q: want a size of at least 16Mi, like 256Mi or 2Gi", o.CacheSize)
-		}
-		rt.CacheSize = q.String()
-	}
-	rt.NoCache = o.NoCache
 	switch o.DryRun {
 	case "none", "client", "server":
 	default:
@@ -333,32 +224,6 @@ func (o *BackupOptions) Validate() error {
 		o.cfg.Timeout = o.Timeout.String()
 	}
 	return nil
-}
-
-func parseToleration(s string) (corev1.Toleration, error) {
-	bad := fmt.Errorf("--toleration %q: want KEY=VALUE:EFFECT, KEY:EFFECT (any value) or :Exists (every taint)", s)
-	if s == ":Exists" {
-		return corev1.Toleration{Operator: corev1.TolerationOpExists}, nil
-	}
-	kv, effect, ok := strings.Cut(s, ":")
-	if !ok {
-		return corev1.Toleration{}, bad
-	}
-	t := corev1.Toleration{Effect: corev1.TaintEffect(effect)}
-	switch t.Effect {
-	case corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute, "":
-	default:
-		return corev1.Toleration{}, bad
-	}
-	if k, v, ok := strings.Cut(kv, "="); ok {
-		t.Key, t.Value, t.Operator = k, v, corev1.TolerationOpEqual
-	} else {
-		t.Key, t.Operator = kv, corev1.TolerationOpExists
-	}
-	if t.Key == "" {
-		return corev1.Toleration{}, bad
-	}
-	return t, nil
 }
 
 // Run checks what the configuration refers to, then creates or updates its objects.

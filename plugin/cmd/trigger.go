@@ -125,18 +125,18 @@ func (o *TriggerOptions) Run(ctx context.Context) error {
 		}
 		return phaseError(created.Name, phase)
 	}
-	return followSession(ctx, o.client, o.namespace, o.Config, created.Name, o.Out)
+	return followSession(ctx, o.client, jobs.FeedOptions{Namespace: o.namespace, Config: o.Config}, created.Name, "backupsession", o.Out)
 }
 
-// followSession prints a line whenever the session or one of its hosts changes, and
-// returns an error unless the session Succeeded.
-func followSession(ctx context.Context, c kubernetes.Interface, ns, config, name string, w io.Writer) error {
+// followSession prints a line whenever the session (a backupsession or restoresession,
+// noun) or one of its hosts changes, and returns an error unless the session Succeeded.
+func followSession(ctx context.Context, c kubernetes.Interface, fo jobs.FeedOptions, name, noun string, w io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopped := func(err error) error {
-		return fmt.Errorf("stopped waiting for backupsession %s: %w (it goes on running; see kubectl stash get bs %s)", name, err, name)
+		return fmt.Errorf("stopped waiting for %s %s: %w (it goes on running; see kubectl stash get %s %s)", noun, name, err, noun, name)
 	}
-	feed, err := jobs.WatchSessions(ctx, c, jobs.FeedOptions{Namespace: ns, Config: config})
+	feed, err := jobs.WatchSessions(ctx, c, fo)
 	if err != nil {
 		return stopped(err)
 	}
@@ -161,7 +161,7 @@ func followSession(ctx context.Context, c kubernetes.Interface, ns, config, name
 			}
 			if v.Phase.Final() {
 				if v.Phase != api.PhaseSucceeded {
-					return fmt.Errorf("backupsession %s %s%s", name, v.Phase, prefix(": ", v.Status.Error))
+					return fmt.Errorf("%s %s %s%s", noun, name, v.Phase, prefix(": ", v.Status.Error))
 				}
 				return nil
 			}
@@ -185,6 +185,15 @@ func hostLine(h api.HostStatus) string {
 		if h.Phase.Final() {
 			fmt.Fprintf(&b, "; snapshot %s of %s: %d files, %s, uploaded %s", sn.Name, sn.Directory, sn.FileStats.TotalFiles, sn.Size, sn.Uploaded)
 		}
+	}
+	for _, r := range h.Restored {
+		fmt.Fprintf(&b, "; restored %s of snapshot %s (%s): %d files, %s", r.Path, r.Snapshot, r.SourceHost, r.Files, r.Size)
+		if r.Skipped+r.Kept+r.Deleted > 0 {
+			fmt.Fprintf(&b, ", %d identical, %d kept, %d deleted", r.Skipped, r.Kept, r.Deleted)
+		}
+	}
+	if h.Message != "" {
+		fmt.Fprintf(&b, ": %s", h.Message)
 	}
 	if h.Error != "" {
 		fmt.Fprintf(&b, ": %s", h.Error)

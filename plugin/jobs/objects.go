@@ -92,7 +92,7 @@ func Build(cfg api.BackupConfig, ns string) (Objects, error) {
 	history := int32(cfg.HistoryLimit)
 	zero := int32(0)
 	sessionLabels := labels(cfg, api.ComponentSession)
-	podSpec, err := sessionPodSpec(cfg, sa)
+	podSpec, err := sessionPodSpec(cfg.Image, cfg.Repository, cfg.Runtime, sa, "session")
 	if err != nil {
 		return Objects{}, err
 	}
@@ -140,7 +140,8 @@ func Build(cfg api.BackupConfig, ns string) (Objects, error) {
 	return o, nil
 }
 
-func sessionPodSpec(cfg api.BackupConfig, sa string) (corev1.PodSpec, error) {
+// sessionPodSpec is the pod of a session Job (mode "session" or "restore-session").
+func sessionPodSpec(image, repository string, rt api.Runtime, sa, mode string) (corev1.PodSpec, error) {
 	nonRoot, readOnly, noEscalation := true, true, false
 	uid := int64(65532)
 	field := func(name, path string) corev1.EnvVar {
@@ -149,12 +150,12 @@ func sessionPodSpec(cfg api.BackupConfig, sa string) (corev1.PodSpec, error) {
 	spec := corev1.PodSpec{
 		ServiceAccountName: sa,
 		RestartPolicy:      corev1.RestartPolicyNever,
-		NodeSelector:       cfg.Runtime.NodeSelector,
+		NodeSelector:       rt.NodeSelector,
 		Containers: []corev1.Container{{
 			Name:            "session",
-			Image:           cfg.Image,
+			Image:           image,
 			ImagePullPolicy: corev1.PullIfNotPresent,
-			Args:            []string{"session"},
+			Args:            []string{mode},
 			Env: []corev1.EnvVar{
 				field(api.EnvNamespace, "metadata.namespace"),
 				field(api.EnvJobName, fmt.Sprintf("metadata.labels['%s']", api.JobNameLabel)),
@@ -164,7 +165,7 @@ func sessionPodSpec(cfg api.BackupConfig, sa string) (corev1.PodSpec, error) {
 				// the session needs the repository's URL (a pvc:// repository is mounted
 				// into the host pods), never its password
 				{Name: api.SecretKeyRepository, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-					LocalObjectReference: corev1.LocalObjectReference{Name: cfg.Repository}, Key: api.SecretKeyRepository}}},
+					LocalObjectReference: corev1.LocalObjectReference{Name: repository}, Key: api.SecretKeyRepository}}},
 			},
 			Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
@@ -178,8 +179,8 @@ func sessionPodSpec(cfg api.BackupConfig, sa string) (corev1.PodSpec, error) {
 	}
 	// the session pod goes where the host pods may go: backup nodes are often both
 	// labelled (--node-selector) and tainted (--toleration)
-	if len(cfg.Runtime.Tolerations) > 0 {
-		if err := json.Unmarshal(cfg.Runtime.Tolerations, &spec.Tolerations); err != nil {
+	if len(rt.Tolerations) > 0 {
+		if err := json.Unmarshal(rt.Tolerations, &spec.Tolerations); err != nil {
 			return spec, fmt.Errorf("runtime.tolerations: %w", err)
 		}
 	}
