@@ -83,7 +83,7 @@ e2e: build image
 	STASH_BIN=$(BIN) STASH_IMAGE=$(IMAGE) STASH_IMAGE_TAR=$(BIN)/stash-job-image.tar \
 	STASH_NODE_IP=$$(cat $(CLUSTER_DIR)/run/node-ip) STASH_VERSITYGW=$$(bash test/objectstores/objectstores.sh path versitygw) \
 	KUBECONFIG=$(CLUSTER_DIR)/run/admin.kubeconfig STASH_KUBECTL_DIR=$(CLUSTER_DIR)/bin \
-	  $(GO) test -tags e2e -count=1 -timeout 30m -v ./test/e2e/... 2>&1 | grep -v -e "^=== \(RUN\|PAUSE\|CONT\)" ; exit $${PIPESTATUS[0]}
+	  $(GO) test -tags e2e -count=1 -timeout 30m -v $(if $(E2E_RUN),-run '$(E2E_RUN)') ./test/e2e/... 2>&1 | grep -v -e "^=== \(RUN\|PAUSE\|CONT\)" ; exit $${PIPESTATUS[0]}
 
 test:
 	bash test/test.sh

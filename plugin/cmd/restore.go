@@ -426,8 +426,14 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := o.checkSnapshots(ctx, r, hosts); err != nil {
+	planned, err := o.checkSnapshots(ctx, r, hosts)
+	if err != nil {
 		return err
+	}
+	if o.cfg.Target.Kind == "pvc" && o.MountPath == "" && len(planned) == 1 {
+		// the volume takes the place of the one directory restored: its data lands at
+		// the root of the new claim, as it was on the claim backed up
+		o.cfg.MountPath = planned[0]
 	}
 	objs, err := jobs.BuildRestore(o.cfg, o.namespace, claims)
 	if err != nil {
@@ -576,20 +582,21 @@ func (o *RestoreOptions) hostNames(ctx context.Context) ([]string, error) {
 
 // checkSnapshots plans every host's restore against the repository's snapshots, when the
 // repository can be read from here, and reports every host that would fail.
-func (o *RestoreOptions) checkSnapshots(ctx context.Context, r *repository.Repository, hosts []string) error {
+func (o *RestoreOptions) checkSnapshots(ctx context.Context, r *repository.Repository, hosts []string) (paths []string, err error) {
 	rp, closeFn, err := r.Open(ctx)
 	if errors.Is(err, repository.ErrInCluster) {
 		fmt.Fprintf(o.ErrOut, "note: repository %s is on a PersistentVolumeClaim; the restore pods check the snapshots\n", r.Name)
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("repository %s: %w", r.Name, err)
+		return nil, fmt.Errorf("repository %s: %w", r.Name, err)
 	}
 	defer closeFn()
 	all, err := rp.Snapshots(ctx)
 	if err != nil {
-		return fmt.Errorf("repository %s: %w", r.Name, err)
+		return nil, fmt.Errorf("repository %s: %w", r.Name, err)
 	}
+	seen := map[string]bool{}
 	find := func(id string) (*repo.Snapshot, error) {
 		sn, err := rp.FindSnapshot(ctx, id, repo.Filter{})
 		if err != nil {
@@ -621,6 +628,12 @@ func (o *RestoreOptions) checkSnapshots(ctx context.Context, r *repository.Repos
 			continue
 		}
 		restored++
+		for _, it := range items {
+			if !seen[it.Path] {
+				seen[it.Path] = true
+				paths = append(paths, it.Path)
+			}
+		}
 		if o.Output == "" {
 			var what []string
 			for _, it := range items {
@@ -631,10 +644,10 @@ func (o *RestoreOptions) checkSnapshots(ctx context.Context, r *repository.Repos
 	}
 	if len(problems) > 0 {
 		sort.Strings(problems)
-		return fmt.Errorf("nothing was created; the restore would fail on %d host(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
+		return nil, fmt.Errorf("nothing was created; the restore would fail on %d host(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
 	}
 	if restored == 0 {
-		return fmt.Errorf("nothing was created: no rule matches any of the hosts of %s (%s)", o.cfg.Target, strings.Join(hosts, ", "))
+		return nil, fmt.Errorf("nothing was created: no rule matches any of the hosts of %s (%s)", o.cfg.Target, strings.Join(hosts, ", "))
 	}
-	return nil
+	return paths, nil
 }
