@@ -60,6 +60,7 @@ type RestoreOptions struct {
 	Output string
 
 	namespace string
+	newClient clientsetFunc
 	client    kubernetes.Interface
 	cfg       api.RestoreConfig
 	// claimTemplate is the PVC of --volume-claim-template.
@@ -70,7 +71,11 @@ type RestoreOptions struct {
 
 // NewCmdRestore returns `kubectl stash restore`.
 func NewCmdRestore(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &RestoreOptions{global: g, IOStreams: streams, DryRun: "none", Overwrite: "always"}
+	return newCmdRestore(&RestoreOptions{global: g, IOStreams: streams, DryRun: "none", Overwrite: "always"})
+}
+
+func newCmdRestore(o *RestoreOptions) *cobra.Command {
+	g := o.global
 	cmd := &cobra.Command{
 		Use:   "restore KIND/NAME --repo REPOSITORY [--from-config CONFIG | --source-target KIND/NAME] [--rule RULE]...",
 		Short: "Restore snapshots into a workload's or a PVC's volumes (a restore session)",
@@ -162,7 +167,10 @@ func (o *RestoreOptions) Complete(args []string) error {
 		o.namespace = ns
 		return err
 	}
-	return completeClient(o.global, clientsetFromFlags(o.global), &o.namespace, &o.client)
+	if o.newClient == nil {
+		o.newClient = clientsetFromFlags(o.global)
+	}
+	return completeClient(o.global, o.newClient, &o.namespace, &o.client)
 }
 
 // Validate checks the flags and builds the restore configuration; it touches no cluster.
@@ -609,7 +617,7 @@ func (o *RestoreOptions) checkSnapshots(ctx context.Context, r *repository.Repos
 	for _, h := range hosts {
 		i := api.MatchRule(o.cfg.Rules, h)
 		src := restoreplan.Source{Host: h, Config: o.cfg.FromConfig, Target: o.cfg.SourceTarget}
-		paths, snaps := o.cfg.Paths, []string(nil)
+		want, snaps := o.cfg.Paths, []string(nil)
 		if len(o.cfg.Rules) > 0 {
 			if i < 0 {
 				continue // no rule: this host gets nothing, by design
@@ -619,10 +627,10 @@ func (o *RestoreOptions) checkSnapshots(ctx context.Context, r *repository.Repos
 				src.Host = rule.SourceHost
 			}
 			if len(rule.Paths) > 0 || len(rule.Snapshots) > 0 {
-				paths, snaps = rule.Paths, rule.Snapshots
+				want, snaps = rule.Paths, rule.Snapshots
 			}
 		}
-		items, err := restoreplan.Plan(all, find, src, paths, snaps, nil)
+		items, err := restoreplan.Plan(all, find, src, want, snaps, nil)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", h, err))
 			continue
