@@ -86,20 +86,50 @@ func completeSessions(ctx context.Context, c kubernetes.Interface, ns, _ string)
 	return namesOf(c.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelComponent + "=" + api.ComponentSession}))
 }
 
+func completeRestoreSessions(ctx context.Context, c kubernetes.Interface, ns, _ string) []string {
+	return namesOf(c.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelComponent + "=" + api.ComponentRestoreSession}))
+}
+
 func completeRepositories(ctx context.Context, c kubernetes.Interface, ns, _ string) []string {
 	return namesOf(c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelRepository}))
+}
+
+// nameCompleter completes the names of a resource of get and describe (any of its
+// names: restoresessions, restore…); nil for a resource it does not know.
+func nameCompleter(resource string) completer {
+	switch getResources[strings.ToLower(resource)] {
+	case "bc":
+		return completeConfigs
+	case "bs":
+		return completeSessions
+	case "restore":
+		return completeRestoreSessions
+	}
+	return nil
 }
 
 // completeGet completes `get RESOURCE [NAME]`.
 func (g *GlobalOptions) completeGet(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 	switch len(args) {
 	case 0:
-		return []string{"backupconfigurations", "backupsessions", "bc", "bs"}, cobra.ShellCompDirectiveNoFileComp
+		return []string{"backupconfigurations", "backupsessions", "restoresessions", "bc", "bs", "restore"}, cobra.ShellCompDirectiveNoFileComp
 	case 1:
-		if getResources[strings.ToLower(args[0])] == "bs" {
-			return g.complete(completeSessions)(cmd, args, toComplete)
+		if fn := nameCompleter(args[0]); fn != nil {
+			return g.complete(fn)(cmd, args, toComplete)
 		}
-		return g.complete(completeConfigs)(cmd, args, toComplete)
+	}
+	return nil, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeDescribe completes `describe RESOURCE NAME`: sessions only.
+func (g *GlobalOptions) completeDescribe(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	switch len(args) {
+	case 0:
+		return []string{"backupsession", "restoresession", "bs", "restore"}, cobra.ShellCompDirectiveNoFileComp
+	case 1:
+		if fn := nameCompleter(args[0]); fn != nil && getResources[strings.ToLower(args[0])] != "bc" {
+			return g.complete(fn)(cmd, args, toComplete)
+		}
 	}
 	return nil, cobra.ShellCompDirectiveNoFileComp
 }

@@ -24,6 +24,8 @@ func TestCompletion(t *testing.T) {
 		&batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "not-ours", Namespace: "ns"}},
 		&batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "shop-backup-2do7af", Namespace: "ns", Labels: map[string]string{api.LabelComponent: api.ComponentSession}}},
 		&batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "shop-backup-2do7af-host-0", Namespace: "ns", Labels: map[string]string{api.LabelComponent: api.ComponentHost}}},
+		&batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "web-restore-x7k2p", Namespace: "ns", Labels: map[string]string{api.LabelComponent: api.ComponentRestoreSession}}},
+		&batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "web-restore-x7k2p-host-0", Namespace: "ns", Labels: map[string]string{api.LabelComponent: api.ComponentRestoreHost}}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s3", Namespace: "ns", Labels: map[string]string{api.LabelRepository: "s3"}}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "tls", Namespace: "ns"}},
 	)
@@ -39,6 +41,12 @@ func TestCompletion(t *testing.T) {
 		{"claims", completeTargets, "pvc/u", []string{"pvc/uploads"}},
 		{"configurations only", completeConfigs, "", []string{"shop-backup"}},
 		{"sessions, not hosts", completeSessions, "", []string{"shop-backup-2do7af"}},
+		{"restore sessions, not hosts", completeRestoreSessions, "", []string{"web-restore-x7k2p"}},
+		{"get restoresessions <TAB>", nameCompleter("restoresessions"), "", []string{"web-restore-x7k2p"}},
+		{"describe restore <TAB>", nameCompleter("restore"), "", []string{"web-restore-x7k2p"}},
+		{"describe restoresession <TAB>", nameCompleter("RestoreSession"), "", []string{"web-restore-x7k2p"}},
+		{"get bs <TAB>", nameCompleter("bs"), "", []string{"shop-backup-2do7af"}},
+		{"get bc <TAB>", nameCompleter("backupconfigurations"), "", []string{"shop-backup"}},
 		{"repository secrets only", completeRepositories, "", []string{"s3"}},
 	}
 	for _, tt := range tests {

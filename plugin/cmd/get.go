@@ -25,33 +25,50 @@ import (
 
 // GetOptions are the flags of `kubectl stash get`.
 type GetOptions struct {
-	global   *GlobalOptions
-	Resource string
-	Name     string
-	Output   string
-	Config   string
+	global        *GlobalOptions
+	Resource      string
+	Name          string
+	Output        string
+	Config        string
+	AllNamespaces bool
 
+	newClient clientsetFunc
 	namespace string
 	client    kubernetes.Interface
 	now       func() time.Time
 	genericiooptions.IOStreams
 }
 
+// getResources are the names `get` and `describe` take, each mapped to its short name.
 var getResources = map[string]string{
 	"backupconfigurations": "bc", "backupconfiguration": "bc", "bc": "bc",
 	"backupsessions": "bs", "backupsession": "bs", "bs": "bs",
+	"restoresessions": "restore", "restoresession": "restore", "restore": "restore",
+}
+
+// NewGetOptions returns options with defaults.
+func NewGetOptions(g *GlobalOptions, streams genericiooptions.IOStreams) *GetOptions {
+	return &GetOptions{global: g, IOStreams: streams, newClient: clientsetFromFlags(g), now: time.Now}
 }
 
 // NewCmdGet returns `kubectl stash get`.
 func NewCmdGet(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &GetOptions{global: g, IOStreams: streams, now: time.Now}
+	return newCmdGet(NewGetOptions(g, streams))
+}
+
+func newCmdGet(o *GetOptions) *cobra.Command {
+	g := o.global
 	cmd := &cobra.Command{
-		Use:   "get backupconfigurations|backupsessions [NAME]",
-		Short: "List backup configurations or sessions, or print one",
-		Long: `List backup configurations (bc) or backup sessions (bs) in the namespace, or print one.
+		Use:   "get backupconfigurations|backupsessions|restoresessions [NAME]",
+		Short: "List backup configurations, backup sessions or restore sessions, or print one",
+		Long: `List backup configurations (bc), backup sessions (bs) or restore sessions (restore) in the
+namespace, or print one.
+
 -o yaml|json prints a BackupSession in the shape Stash users know:
 spec.backupConfiguration.name, status.phase, totalHosts, sessionDuration and stats per host
-with one snapshot per directory.`,
+with one snapshot per directory; and a RestoreSession: spec.repository, spec.target.ref,
+spec.rules, and status.phase, totalHosts, sessionDuration and stats per host (with a
+message field saying why a host was Skipped).`,
 		Example: `  # Configurations, with their last session
   kubectl stash get bc
 
@@ -60,7 +77,13 @@ with one snapshot per directory.`,
   kubectl stash get bs --config shop-backup
 
   # One session as a BackupSession object
-  kubectl stash get bs shop-backup-2do7af -o yaml`,
+  kubectl stash get bs shop-backup-2do7af -o yaml
+
+  # Restore sessions of every namespace, with where their snapshots came from
+  kubectl stash get restoresessions -A -o wide
+
+  # One restore session as a RestoreSession object
+  kubectl stash get restore web-restore-x7k2p -o yaml`,
 		Args:              cobra.RangeArgs(1, 2),
 		ValidArgsFunction: g.completeGet,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -75,6 +98,7 @@ with one snapshot per directory.`,
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "table (default), wide, yaml or json")
 	cmd.Flags().StringVar(&o.Config, "config", "", "backupsessions: only those of this configuration")
+	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "list those of every namespace")
 	_ = cmd.RegisterFlagCompletionFunc("config", g.complete(completeConfigs))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "wide", "yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -86,16 +110,28 @@ func (o *GetOptions) Complete(args []string) error {
 	if len(args) > 1 {
 		o.Name = args[1]
 	}
-	return completeClient(o.global, clientsetFromFlags(o.global), &o.namespace, &o.client)
+	if err := completeClient(o.global, o.newClient, &o.namespace, &o.client); err != nil {
+		return err
+	}
+	if o.AllNamespaces {
+		o.namespace = ""
+	}
+	return nil
 }
 
-// Validate checks the resource and output format.
+// Validate checks the resource, the flags and the output format.
 func (o *GetOptions) Validate() error {
 	r, ok := getResources[strings.ToLower(o.Resource)]
 	if !ok {
-		return fmt.Errorf("unknown resource %q: want backupconfigurations (bc) or backupsessions (bs)", o.Resource)
+		return fmt.Errorf("unknown resource %q: want backupconfigurations (bc), backupsessions (bs) or restoresessions (restore)", o.Resource)
 	}
 	o.Resource = r
+	if o.Name != "" && o.AllNamespaces {
+		return fmt.Errorf("a resource cannot be retrieved by name across all namespaces: give -n NAMESPACE with NAME")
+	}
+	if o.Config != "" && r == "restore" {
+		return fmt.Errorf("--config selects backup sessions: a restore session belongs to no configuration")
+	}
 	switch o.Output {
 	case "", "table", "wide", "yaml", "json":
 	default:
@@ -106,10 +142,105 @@ func (o *GetOptions) Validate() error {
 
 // Run prints.
 func (o *GetOptions) Run(ctx context.Context) error {
-	if o.Resource == "bs" {
+	switch o.Resource {
+	case "bs":
 		return o.runSessions(ctx)
+	case "restore":
+		return o.runRestores(ctx)
+	case "bc":
+		return o.runConfigs(ctx)
+	default:
+		return fmt.Errorf("unknown resource %q", o.Resource)
 	}
-	return o.runConfigs(ctx)
+}
+
+// notFound says where to look when nothing is printed.
+func (o *GetOptions) notFound(what string) {
+	if o.AllNamespaces {
+		fmt.Fprintf(o.ErrOut, "No %s found.\n", what)
+		return
+	}
+	fmt.Fprintf(o.ErrOut, "No %s found in %s namespace.\n", what, o.namespace)
+}
+
+// header starts a table: NAMESPACE first with -A, then titles.
+func (o *GetOptions) header(w io.Writer, titles string) {
+	if o.AllNamespaces {
+		fmt.Fprint(w, "NAMESPACE\t")
+	}
+	fmt.Fprint(w, titles)
+}
+
+// row starts a table row: its namespace first with -A.
+func (o *GetOptions) row(w io.Writer, ns string) {
+	if o.AllNamespaces {
+		fmt.Fprintf(w, "%s\t", ns)
+	}
+}
+
+func (o *GetOptions) runRestores(ctx context.Context) error {
+	var list []jobs.Restore
+	if o.Name != "" {
+		r, err := jobs.GetRestoreSession(ctx, o.client, o.namespace, o.Name)
+		if err != nil {
+			if apierrors.IsNotFound(err) {
+				return fmt.Errorf("restoresession %q not found in namespace %s: see kubectl stash get restoresessions", o.Name, o.namespace)
+			}
+			return err
+		}
+		list = []jobs.Restore{r}
+	} else {
+		var err error
+		if list, err = jobs.ListRestoreSessions(ctx, o.client, o.namespace, o.Output == "yaml" || o.Output == "json"); err != nil {
+			return err
+		}
+	}
+	for _, r := range list {
+		if r.DecodeErr != nil {
+			fmt.Fprintf(o.ErrOut, "warning: restoresession %s/%s: %v\n", r.Job.Namespace, r.Job.Name, r.DecodeErr)
+		}
+	}
+	switch o.Output {
+	case "yaml", "json":
+		views := make([]jobs.RestoreSession, 0, len(list))
+		for _, r := range list {
+			views = append(views, r.View())
+		}
+		if o.Name != "" {
+			return writeDoc(o.Out, views[0], o.Output)
+		}
+		return writeDoc(o.Out, map[string]any{"apiVersion": "v1", "kind": "List", "items": views}, o.Output)
+	}
+	if len(list) == 0 {
+		o.notFound("restore sessions")
+		return nil
+	}
+	tw := printers.GetNewTabWriter(o.Out)
+	wide := o.Output == "wide"
+	o.header(tw, "NAME\tTARGET\tREPOSITORY\tPHASE\tHOSTS\tDURATION\tAGE")
+	if wide {
+		fmt.Fprint(tw, "\tSOURCE")
+	}
+	fmt.Fprintln(tw)
+	for _, r := range list {
+		o.row(tw, r.Job.Namespace)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s", r.Job.Name, r.Target(), orDash(r.Config.Repository), r.Phase(),
+			r.Ended(), r.Status.TotalHosts, orDash(shortDuration(r.Status.SessionDuration)), age(o.now(), r.Job.CreationTimestamp))
+		if wide {
+			fmt.Fprintf(tw, "\t%s", orDash(restoreSource(r.Config)))
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+// restoreSource is where a restore's snapshots come from, "" when its configuration is
+// unreadable.
+func restoreSource(c api.RestoreConfig) string {
+	if c.FromConfig == "" && c.SourceTarget.Kind == "" {
+		return ""
+	}
+	return c.Source()
 }
 
 func (o *GetOptions) runSessions(ctx context.Context) error {
@@ -141,17 +272,18 @@ func (o *GetOptions) runSessions(ctx context.Context) error {
 		return writeDoc(o.Out, map[string]any{"apiVersion": "v1", "kind": "List", "items": views}, o.Output)
 	}
 	if len(list) == 0 {
-		fmt.Fprintf(o.ErrOut, "No backup sessions found in %s namespace.\n", o.namespace)
+		o.notFound("backup sessions")
 		return nil
 	}
 	tw := printers.GetNewTabWriter(o.Out)
 	wide := o.Output == "wide"
-	fmt.Fprint(tw, "NAME\tCONFIG\tPHASE\tHOSTS\tDURATION\tAGE")
+	o.header(tw, "NAME\tCONFIG\tPHASE\tHOSTS\tDURATION\tAGE")
 	if wide {
 		fmt.Fprint(tw, "\tSTARTED\tERROR")
 	}
 	fmt.Fprintln(tw)
 	for _, s := range list {
+		o.row(tw, s.Job.Namespace)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s", s.Job.Name, s.Config, s.Phase(), s.Status.Hosts.Succeeded, s.Status.TotalHosts,
 			orDash(shortDuration(s.Status.SessionDuration)), age(o.now(), s.Job.CreationTimestamp))
 		if wide {
@@ -177,10 +309,15 @@ func (o *GetOptions) runConfigs(ctx context.Context) error {
 	} else {
 		l, err := o.client.BatchV1().CronJobs(o.namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 		if err != nil {
-			return fmt.Errorf("list backup configurations in namespace %s: %w", o.namespace, err)
+			return fmt.Errorf("list backup configurations in %s: %w", nsName(o.namespace), err)
 		}
 		cjs = l.Items
-		sort.Slice(cjs, func(i, j int) bool { return cjs[i].Name < cjs[j].Name })
+		sort.Slice(cjs, func(i, j int) bool {
+			if cjs[i].Namespace != cjs[j].Namespace {
+				return cjs[i].Namespace < cjs[j].Namespace
+			}
+			return cjs[i].Name < cjs[j].Name
+		})
 	}
 	type row struct {
 		cfg   api.BackupConfig
@@ -199,7 +336,7 @@ func (o *GetOptions) runConfigs(ctx context.Context) error {
 			r.error = err.Error()
 		}
 		for i := range sessions {
-			if sessions[i].Config == cj.Name {
+			if sessions[i].Config == cj.Name && sessions[i].Job.Namespace == cj.Namespace {
 				r.last = &sessions[i]
 				break
 			}
@@ -218,12 +355,12 @@ func (o *GetOptions) runConfigs(ctx context.Context) error {
 		return writeDoc(o.Out, map[string]any{"items": items}, o.Output)
 	}
 	if len(rows) == 0 {
-		fmt.Fprintf(o.ErrOut, "No backup configurations found in %s namespace.\n", o.namespace)
+		o.notFound("backup configurations")
 		return nil
 	}
 	tw := printers.GetNewTabWriter(o.Out)
 	wide := o.Output == "wide"
-	fmt.Fprint(tw, "NAME\tTARGET\tSCHEDULE\tPAUSED\tLAST SESSION\tPHASE\tAGE")
+	o.header(tw, "NAME\tTARGET\tSCHEDULE\tPAUSED\tLAST SESSION\tPHASE\tAGE")
 	if wide {
 		fmt.Fprint(tw, "\tREPOSITORY\tPATHS")
 	}
@@ -239,6 +376,7 @@ func (o *GetOptions) runConfigs(ctx context.Context) error {
 		if r.last != nil {
 			last, phase = r.last.Job.Name, string(r.last.Phase())
 		}
+		o.row(tw, r.cj.Namespace)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", r.cj.Name, r.cfg.Target, schedule, pausedCol, last, phase, age(o.now(), r.cj.CreationTimestamp))
 		if wide {
 			fmt.Fprintf(tw, "\t%s\t%s", r.cfg.Repository, strings.Join(r.cfg.Paths, ","))
@@ -246,6 +384,14 @@ func (o *GetOptions) runConfigs(ctx context.Context) error {
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// nsName names a namespace for messages, "" as every namespace.
+func nsName(ns string) string {
+	if ns == "" {
+		return "all namespaces"
+	}
+	return "namespace " + ns
 }
 
 func writeDoc(w io.Writer, v any, format string) error {

@@ -30,9 +30,10 @@ type WatchOptions struct {
 
 	namespace string
 	client    kubernetes.Interface
-	// open is the session to show (watch SESSION); follow the configuration whose newest
-	// session to show (watch CONFIG).
+	// open is the session to show (watch SESSION), openKind its kind; follow the
+	// configuration whose newest session to show (watch CONFIG).
 	open, follow string
+	openKind     api.SessionKind
 	// terminal reports whether w is a terminal (tests replace it).
 	terminal func(any) bool
 	genericiooptions.IOStreams
@@ -42,14 +43,15 @@ type WatchOptions struct {
 func NewCmdWatch(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &WatchOptions{global: g, IOStreams: streams, terminal: isTerminal}
 	cmd := &cobra.Command{
-		Use:   "watch [CONFIG|SESSION]",
+		Use:   "watch [CONFIG|SESSION|RESTORESESSION]",
 		Short: "Watch sessions live: hosts, progress, rates, results",
 		Long: `Watch the sessions of the namespace live, in a terminal UI: the list of recent sessions,
 and for a session one row per host with a progress bar, files, rate and ETA while it runs,
 and its snapshots' stats when it is done.
 
-With CONFIG, follow the newest session of that configuration; with SESSION, open that
-session and exit with its result when it ends.
+The list holds backup and restore sessions (KIND); --kind keeps one kind. With CONFIG,
+follow the newest session of that configuration; with SESSION (a backup or a restore
+session), open that session and exit with its result when it ends.
 
 When the output is not a terminal (a pipe, CI), or with -o json, print one line per change
 instead (JSON lines with -o json).`,
@@ -62,11 +64,16 @@ instead (JSON lines with -o json).`,
   # One session; the exit code tells how it ended
   kubectl stash watch shop-backup-2do7af
 
+  # A restore session, host by host; or every restore session of the namespace
+  kubectl stash watch web-restore-x7k2p
+  kubectl stash watch --kind restore
+
   # For scripts: one JSON line per change of any session in any namespace
   kubectl stash watch -A -o json`,
 		Args: cobra.MaximumNArgs(1),
 		ValidArgsFunction: onlyFirstArg(g.complete(func(ctx context.Context, c kubernetes.Interface, ns, s string) []string {
-			return append(completeConfigs(ctx, c, ns, s), completeSessions(ctx, c, ns, s)...)
+			names := append(completeConfigs(ctx, c, ns, s), completeSessions(ctx, c, ns, s)...)
+			return append(names, completeRestoreSessions(ctx, c, ns, s)...)
 		})),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
@@ -112,7 +119,7 @@ func (o *WatchOptions) Validate() error {
 		return fmt.Errorf("--output %q: want json, or nothing for the terminal UI", o.Output)
 	}
 	if o.Target != "" && o.AllNamespaces {
-		return fmt.Errorf("give either CONFIG|SESSION (in one namespace) or --all-namespaces")
+		return fmt.Errorf("give either CONFIG|SESSION|RESTORESESSION (in one namespace) or --all-namespaces")
 	}
 	return nil
 }
@@ -123,22 +130,35 @@ func (o *WatchOptions) resolve(ctx context.Context) error {
 		return nil
 	}
 	j, err := o.client.BatchV1().Jobs(o.namespace).Get(ctx, o.Target, metav1.GetOptions{})
-	if err == nil && j.Labels[api.LabelComponent] == api.ComponentSession {
-		o.open = j.Name
-		return nil
+	if err == nil {
+		switch j.Labels[api.LabelComponent] {
+		case api.ComponentSession:
+			o.open, o.openKind = j.Name, api.KindBackup
+		case api.ComponentRestoreSession:
+			o.open, o.openKind = j.Name, api.KindRestore
+		}
+		if o.open != "" {
+			if o.Kind != "" && o.Kind != string(o.openKind) {
+				return fmt.Errorf("%s is a %s session, which --kind %s hides", o.open, o.openKind, o.Kind)
+			}
+			return nil
+		}
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("session %q: %w", o.Target, err)
 	}
 	cj, err := o.client.BatchV1().CronJobs(o.namespace).Get(ctx, o.Target, metav1.GetOptions{})
 	if err == nil && cj.Labels[api.LabelBackupConfiguration] != "" {
+		if o.Kind != "" && o.Kind != string(api.KindBackup) {
+			return fmt.Errorf("%s is a backup configuration, whose sessions --kind %s hides", cj.Name, o.Kind)
+		}
 		o.follow = cj.Name
 		return nil
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("configuration %q: %w", o.Target, err)
 	}
-	return fmt.Errorf("no backup configuration or session named %q in namespace %s: see kubectl stash get bc / get bs", o.Target, o.namespace)
+	return fmt.Errorf("no backup configuration, backup session or restore session named %q in namespace %s: see kubectl stash get bc / get bs / get restore", o.Target, o.namespace)
 }
 
 // Run watches until the user quits, ctx ends, or (for one session) the session ends.
@@ -163,13 +183,13 @@ func (o *WatchOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return phaseError(o.open, phase)
+		return sessionPhaseError(o.openKind, o.open, phase)
 	}
 	phase, err := printChanges(ctx, feed, o.Out, o.Output == "json", o.open)
 	if err != nil {
 		return err
 	}
-	return phaseError(o.open, phase)
+	return sessionPhaseError(o.openKind, o.open, phase)
 }
 
 // trigger is the t key of the terminal UI.
@@ -181,13 +201,18 @@ func (o *WatchOptions) trigger(ctx context.Context, namespace, config string) (s
 	return j.Name, nil
 }
 
-// phaseError is nil unless a single watched session ended other than Succeeded (one the
-// user stopped watching before it ended is no error).
+// phaseError is nil unless a single watched backup session ended other than Succeeded
+// (one the user stopped watching before it ended is no error).
 func phaseError(session string, phase api.Phase) error {
+	return sessionPhaseError(api.KindBackup, session, phase)
+}
+
+// sessionPhaseError is phaseError for a session of any kind.
+func sessionPhaseError(kind api.SessionKind, session string, phase api.Phase) error {
 	if session == "" || !phase.Final() || phase == api.PhaseSucceeded {
 		return nil
 	}
-	return fmt.Errorf("backupsession %s %s", session, phase)
+	return fmt.Errorf("%ssession %s %s", orDefault(string(kind), string(api.KindBackup)), session, phase)
 }
 
 // printChanges prints a line (or a JSON line) whenever a session or host changes, until
