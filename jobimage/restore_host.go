@@ -98,7 +98,7 @@ func restoreAll(ctx context.Context, h RestoreHostRun, s *hostState) error {
 		return err
 	}
 	src := restoreplan.Source{Host: spec.SourceHost, Config: spec.FromConfig, Target: spec.SourceTarget}
-	find := func(id string) (*repo.Snapshot, error) { return r.FindSnapshot(ctx, id, repo.Filter{}) }
+	find := func(id string) (*repo.Snapshot, error) { return restoreplan.Find(all, id) }
 	items, err := restoreplan.Plan(all, find, src, spec.Paths, spec.Snapshots, nil)
 	if err != nil {
 		return err

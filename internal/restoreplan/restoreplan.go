@@ -152,3 +152,20 @@ func Under(p, dir string) bool {
 	p, dir = path.Clean(p), path.Clean(dir)
 	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
 }
+
+// Find resolves a snapshot id, or a unique prefix of one, among all.
+func Find(all []*repo.Snapshot, ref string) (*repo.Snapshot, error) {
+	var found *repo.Snapshot
+	for _, sn := range all {
+		if strings.HasPrefix(sn.ID.String(), ref) {
+			if found != nil {
+				return nil, fmt.Errorf("snapshot id prefix %q is ambiguous: give more characters", ref)
+			}
+			found = sn
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("snapshot %q is not in the repository", ref)
+	}
+	return found, nil
+}

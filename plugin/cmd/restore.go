@@ -409,7 +409,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return printObjects(o.Out, objs.List(), o.Output)
+		return printObjects(o.Out, objs.Manifest(), o.Output)
 	}
 	r, err := repository.Get(ctx, o.client, o.namespace, o.cfg.Repository)
 	if err != nil {
@@ -605,12 +605,14 @@ func (o *RestoreOptions) checkSnapshots(ctx context.Context, r *repository.Repos
 		return nil, fmt.Errorf("repository %s: %w", r.Name, err)
 	}
 	seen := map[string]bool{}
-	find := func(id string) (*repo.Snapshot, error) {
-		sn, err := rp.FindSnapshot(ctx, id, repo.Filter{})
-		if err != nil {
-			return nil, fmt.Errorf("snapshot %q: %w (see kubectl stash snapshots --repo %s)", id, err, r.Name)
+	find := func(id string) (*repo.Snapshot, error) { return restoreplan.Find(all, id) }
+	// an unknown snapshot id is one error, not one per host
+	for _, rule := range o.cfg.Rules {
+		for _, id := range rule.Snapshots {
+			if _, err := find(id); err != nil {
+				return nil, fmt.Errorf("nothing was created: %v %s: see kubectl stash snapshots --repo %s", err, r.Name, r.Name)
+			}
 		}
-		return sn, nil
 	}
 	var problems []string
 	restored := 0

@@ -161,7 +161,7 @@ func TestRestoreBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown snapshot", []string{"deployment/shop", "--repo", "s3", "--snapshot", "deadbeef"}, `snapshot "deadbeef"`},
+		{"unknown snapshot", []string{"deployment/shop", "--repo", "s3", "--snapshot", "deadbeef"}, `snapshot "deadbeef" is not in the repository s3: see kubectl stash snapshots --repo s3`},
 		{"path not in the snapshot", []string{"deployment/shop", "--repo", "s3", "--paths", "/not/there"}, "holds /not/there"},
 		{"missing target", []string{"statefulset/ghost", "--repo", "s3"}, "give --replicas N and --volume-claim-template FILE"},
 		{"missing pvc", []string{"pvc/ghost", "--repo", "s3"}, "give --size (and --storage-class) or --volume-claim-template FILE"},
@@ -220,7 +220,11 @@ func TestRestoreDryRunPrintsTheObjects(t *testing.T) {
 			}
 		}
 	}
-	want := "PersistentVolumeClaim/source-data-recovered-0 PersistentVolumeClaim/source-data-recovered-1 Job/r1 ServiceAccount/stash-restore-r1 Role/stash-restore-r1 RoleBinding/stash-restore-r1"
+	// in the order kubectl apply -f needs them, and the Job not suspended
+	want := "ServiceAccount/stash-restore-r1 Role/stash-restore-r1 RoleBinding/stash-restore-r1 PersistentVolumeClaim/source-data-recovered-0 PersistentVolumeClaim/source-data-recovered-1 Job/r1"
+	if strings.Contains(out, "suspend: true") {
+		t.Errorf("the printed Job is suspended: applied, it would never start")
+	}
 	if got := strings.Join(kinds, " "); got != want {
 		t.Errorf("objects %s, want %s", got, want)
 	}

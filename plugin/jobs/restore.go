@@ -42,6 +42,23 @@ func (o RestoreObjects) List() []runtime.Object {
 	return append(l, o.Role, o.RoleBinding)
 }
 
+// Manifest returns the objects as a manifest to apply (kubectl apply -f), in an order
+// that works there: the ServiceAccount and Role before the Job, and the Job not suspended,
+// since nobody would start it.
+func (o RestoreObjects) Manifest() []runtime.Object {
+	var l []runtime.Object
+	if o.ServiceAccount != nil {
+		l = append(l, o.ServiceAccount)
+	}
+	l = append(l, o.Role, o.RoleBinding)
+	for _, c := range o.Claims {
+		l = append(l, c)
+	}
+	j := o.Job.DeepCopy()
+	j.Spec.Suspend = nil
+	return append(l, j)
+}
+
 // RestoreServiceAccountName is the ServiceAccount (Role, RoleBinding) of a restore session.
 func RestoreServiceAccountName(session string) string { return "stash-restore-" + session }
 

@@ -276,7 +276,7 @@ func TestRestoreDeploymentInPlaceAndIntoNewPVC(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"restore", "deployment/shop", "--repo", "s3", "--snapshot", "deadbeef"}, `snapshot "deadbeef"`},
+		{[]string{"restore", "deployment/shop", "--repo", "s3", "--snapshot", "deadbeef"}, `snapshot "deadbeef" is not in the repository s3: see kubectl stash snapshots --repo s3`},
 		{[]string{"restore", "deployment/shop", "--repo", "s3", "--paths", "/not/backed/up"}, "holds /not/backed/up"},
 		{[]string{"restore", "statefulset/ghost", "--repo", "s3", "--source-target", "deployment/shop"}, "give --replicas N and --volume-claim-template FILE"},
 		{[]string{"restore", "deployment/shop", "--repo", "s3", "--rule", "sourceHost=host-0", "--rule", "paths=/source/data"}, "both have empty targetHosts"},
