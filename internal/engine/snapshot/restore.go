@@ -63,7 +63,8 @@ type RestoreOptions struct {
 	// removes an entry these patterns leave out: it is not selected, not absent.
 	Includes, Excludes []string
 	// Overwrite is the mode for existing files (default always). Files that are identical
-	// (same size and modification time) are skipped in every mode: a restore resumes.
+	// (same size and modification time; for symbolic links, same target and modification
+	// time) are skipped in every mode: a restore resumes.
 	Overwrite Overwrite
 	// Delete removes files in the restored directories that are not in the snapshot
 	// (and that Includes and Excludes select).
@@ -478,6 +479,13 @@ func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del, inc bool
 			}
 		case TypeSymlink, TypeFIFO, TypeCharDev, TypeBlockDev:
 			rs.materialize()
+			if n.Type == TypeSymlink && exErr == nil && existing.Mode()&fs.ModeSymlink != 0 && existing.ModTime().Equal(n.ModTime) {
+				if target, err := rs.root.Readlink(rel); err == nil && target == n.LinkTarget {
+					rs.opts.Report("skip", rel)
+					rs.stats.Skipped++
+					continue
+				}
+			}
 			if !rs.decide(rel, n, existing, exErr) {
 				continue
 			}

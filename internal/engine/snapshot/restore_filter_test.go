@@ -412,3 +412,37 @@ func TestRestoreFilterErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreSkipsIdenticalSymlinks: a resumed restore leaves a symlink with the same
+// target and time alone in every mode; one pointing elsewhere follows the mode.
+func TestRestoreSkipsIdenticalSymlinks(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, filepath.Join(src, "a.txt"), []byte("a"), 0o644)
+	if err := os.Symlink("a.txt", filepath.Join(src, "link")); err != nil {
+		t.Fatal(err)
+	}
+	r, sn := backupOne(t, src)
+	target := t.TempDir()
+	opts := snapshot.RestoreOptions{Target: target, Path: src, StripPath: true, Overwrite: snapshot.OverwriteNever}
+	if _, err := snapshot.Restore(ctx, r, sn, opts); err != nil {
+		t.Fatal(err)
+	}
+	st, err := snapshot.Restore(ctx, r, sn, opts)
+	if err != nil || st.Skipped != 2 || st.Kept != 0 || st.Special != 0 {
+		t.Fatalf("second restore: %+v, %v; want the file and the symlink skipped", st, err)
+	}
+	os.Remove(filepath.Join(target, "link"))
+	os.Symlink("elsewhere", filepath.Join(target, "link"))
+	for _, tt := range []struct {
+		mode       snapshot.Overwrite
+		wantTarget string
+	}{{snapshot.OverwriteNever, "elsewhere"}, {snapshot.OverwriteAlways, "a.txt"}} {
+		opts.Overwrite = tt.mode
+		if _, err := snapshot.Restore(ctx, r, sn, opts); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.Readlink(filepath.Join(target, "link")); got != tt.wantTarget {
+			t.Errorf("%s: link -> %q, want %q", tt.mode, got, tt.wantTarget)
+		}
+	}
+}
