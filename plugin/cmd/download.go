@@ -164,8 +164,8 @@ func (o *DownloadOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if r.Claim != "" {
-		return fmt.Errorf("repository %q (%s) is on PersistentVolumeClaim %q, which this machine cannot read: download reads the repository from here, so it works with object stores (s3://, gs://, azblob://) and file:// repositories only: %w",
-			r.Name, r.URL, r.Claim, repository.ErrInCluster)
+		return &hintError{err: repository.ErrInCluster, msg: fmt.Sprintf("repository %q (%s) is on PersistentVolumeClaim %q, which this machine cannot read: download reads the repository from here, so it works with s3://, gs://, azblob:// and file:// repositories; restore into the cluster with kubectl stash restore instead",
+			r.Name, r.URL, r.Claim)}
 	}
 	req := repository.DownloadRequest{Snapshot: o.Snapshot, Host: o.Host, Path: o.Path, To: o.To,
 		Includes: o.Includes, Excludes: o.Excludes, Overwrite: o.overwrite, Delete: o.Delete, DryRun: o.DryRun,
@@ -194,6 +194,15 @@ func (o *DownloadOptions) Run(ctx context.Context) error {
 		api.FormatBytes(s.Bytes), s.Skipped, s.Kept, s.Deleted)
 	return nil
 }
+
+// hintError is a message of its own around a sentinel error (errors.Is finds it).
+type hintError struct {
+	msg string
+	err error
+}
+
+func (e *hintError) Error() string { return e.msg }
+func (e *hintError) Unwrap() error { return e.err }
 
 // displayPath is where an action's path (relative to the target, "/" ending a directory)
 // is on this machine.
