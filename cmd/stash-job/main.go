@@ -162,6 +162,7 @@ var examples = map[string]string{
 	"restore": `  stash-job restore --repo file:///backups/repo latest --target /restore
   stash-job restore --repo file:///backups/repo latest --host host-0 --path /var/www --target / --overwrite if-newer
   stash-job restore --repo file:///backups/repo 5255a472 --target /restore --delete --dry-run
+  stash-job restore --repo file:///backups/repo latest --target /restore --include '*.sql' --exclude /var/www/cache
 `,
 	"snapshots": `  stash-job snapshots --repo file:///backups/repo
   stash-job snapshots --repo file:///backups/repo --host host-0 -o json

@@ -232,4 +232,3 @@ func TestRestoreDryRunPrintsTheObjects(t *testing.T) {
 		t.Errorf("config %+v: want the rules, 2 replicas, and the template mounted at the one rule path", cfg)
 	}
 }
-

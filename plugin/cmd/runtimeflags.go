@@ -172,4 +172,3 @@ func parseToleration(s string) (corev1.Toleration, error) {
 	}
 	return t, nil
 }
-

@@ -549,6 +549,10 @@ func (rs *restorer) planDelete(dir string, names map[string]bool, inc bool) erro
 		return err
 	}
 	for _, e := range entries {
+		if dir == "" && rs.opts.StripPath && e == "lost+found" {
+			// the target is a volume's root: its file system's lost+found is not data
+			continue
+		}
 		if !names[e] {
 			if _, err := rs.deleteExtra(path.Join(dir, e), inc); err != nil {
 				return err

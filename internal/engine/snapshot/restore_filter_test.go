@@ -446,3 +446,30 @@ func TestRestoreSkipsIdenticalSymlinks(t *testing.T) {
 		}
 	}
 }
+
+// --delete into a volume's root spares its file system's lost+found, and only that one.
+func TestRestoreDeleteSparesTheVolumesLostAndFound(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, filepath.Join(src, "a.txt"), []byte("a"), 0o644)
+	writeFile(t, filepath.Join(src, "sub", "b.txt"), []byte("b"), 0o644)
+	r, sn := backupOne(t, src)
+	target := t.TempDir()
+	writeFile(t, filepath.Join(target, "lost+found", "#1234"), []byte("fsck"), 0o600)
+	writeFile(t, filepath.Join(target, "sub", "lost+found", "x"), []byte("x"), 0o600)
+	writeFile(t, filepath.Join(target, "extra.txt"), []byte("x"), 0o600)
+	st, err := snapshot.Restore(ctx, r, sn, snapshot.RestoreOptions{Target: target, Path: src, StripPath: true, Delete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(target, "lost+found", "#1234")); err != nil {
+		t.Errorf("the volume's lost+found was deleted: %v", err)
+	}
+	for _, gone := range []string{"extra.txt", "sub/lost+found"} {
+		if _, err := os.Lstat(filepath.Join(target, gone)); err == nil {
+			t.Errorf("%s survived --delete", gone)
+		}
+	}
+	if st.Deleted != 2 {
+		t.Errorf("deleted %d, want 2", st.Deleted)
+	}
+}
