@@ -114,11 +114,13 @@ type Retention struct {
 	KeepWeekly  int `json:"keepWeekly,omitempty"`
 	KeepMonthly int `json:"keepMonthly,omitempty"`
 	KeepYearly  int `json:"keepYearly,omitempty"`
+	// KeepTags keeps every snapshot carrying one of these tags (a tag list "a,b" needs both).
+	KeepTags []string `json:"keepTags,omitempty"`
 }
 
 // Empty reports whether the policy keeps every snapshot.
 func (r Retention) Empty() bool {
-	return r.KeepLast == 0 && r.KeepHourly == 0 && r.KeepDaily == 0 && r.KeepWeekly == 0 && r.KeepMonthly == 0 && r.KeepYearly == 0
+	return r.KeepLast == 0 && r.KeepHourly == 0 && r.KeepDaily == 0 && r.KeepWeekly == 0 && r.KeepMonthly == 0 && r.KeepYearly == 0 && len(r.KeepTags) == 0
 }
 
 // Runtime is how host pods run. The Kubernetes-shaped parts are kept as raw JSON of the
