@@ -99,7 +99,7 @@ func (m Model) detailFrame(v api.SessionView, w int) detailFrame {
 		summary = append(summary, label("namespace", v.Namespace))
 	}
 	summary = append(summary,
-		label("config", v.Config),
+		label(configLabel(v), v.Config),
 		s.Phase(phaseOf(v.Phase)).Render(string(phaseOf(v.Phase))),
 		label("hosts", fmt.Sprintf("%d/%d", done, total)),
 		label("duration", sessionDuration(v, now)),
@@ -195,6 +195,7 @@ func (m Model) detailFrame(v api.SessionView, w int) detailFrame {
 	cur := min(m.detail.cursor, len(v.Hosts)-1)
 	const indent = "    "
 	snaps := m.snapshotLines(v, w-len(indent))
+	restored := m.restoredLines(v, w-len(indent))
 	for i, h := range v.Hosts {
 		f.starts = append(f.starts, len(f.body))
 		c := append([]string(nil), cells[i]...)
@@ -235,8 +236,16 @@ func (m Model) detailFrame(v api.SessionView, w int) detailFrame {
 			for _, l := range snaps[i] {
 				f.body = append(f.body, indent+l)
 			}
+			for _, l := range restored[i] {
+				f.body = append(f.body, indent+l)
+			}
 			if h.Retention != "" {
 				f.body = append(f.body, indent+label("retention", h.Retention))
+			}
+		}
+		if h.Message != "" {
+			for _, l := range wrapLines(h.Message, w-len(indent), maxHostErrorLines) {
+				f.body = append(f.body, indent+s.Dim.Render(l))
 			}
 		}
 		f.ends = append(f.ends, len(f.body))
@@ -253,28 +262,69 @@ func (m Model) detailFrame(v api.SessionView, w int) detailFrame {
 	return f
 }
 
+// configLabel names what a session's Config is: a backup session's configuration, or a
+// restore session's target.
+func configLabel(v api.SessionView) string {
+	if v.Kind == api.KindRestore {
+		return "target"
+	}
+	return "config"
+}
+
 // snapshotLines draws each host's snapshots, their columns aligned across the session;
 // the "snapshot" label goes when the lines would not fit w.
 func (m Model) snapshotLines(v api.SessionView, w int) [][]string {
-	s := m.styles
-	const nCols = 7
-	var widths [nCols]int
-	var rows [][][nCols]string
-	for _, h := range v.Hosts {
-		var hr [][nCols]string
+	rows := make([][][]string, len(v.Hosts))
+	for i, h := range v.Hosts {
 		for _, sn := range h.Snapshots {
 			fs := sn.FileStats
-			r := [nCols]string{sn.Name, sn.Directory, fmt.Sprint(fs.NewFiles), fmt.Sprint(fs.ModifiedFiles),
-				fmt.Sprint(fs.UnmodifiedFiles), sn.Size, sn.Uploaded}
+			rows[i] = append(rows[i], []string{sn.Name, sn.Directory, fmt.Sprint(fs.NewFiles), fmt.Sprint(fs.ModifiedFiles),
+				fmt.Sprint(fs.UnmodifiedFiles), sn.Size, sn.Uploaded})
+		}
+	}
+	return m.statLines(rows, []string{"snapshot", "", "new", "modified", "unmodified", "size", "uploaded"}, []int{40, 30}, w)
+}
+
+// restoredLines draws what each restore host restored: snapshot, path, the host it came
+// from, files and size, and the files it left (identical, kept by the overwrite mode) or
+// deleted when there are any; the "restored" label goes when the lines would not fit w.
+func (m Model) restoredLines(v api.SessionView, w int) [][]string {
+	rows := make([][][]string, len(v.Hosts))
+	for i, h := range v.Hosts {
+		for _, r := range h.Restored {
+			var left []string
+			for _, n := range []struct {
+				n    int64
+				what string
+			}{{r.Skipped, "identical"}, {r.Kept, "kept"}, {r.Deleted, "deleted"}} {
+				if n.n > 0 {
+					left = append(left, fmt.Sprintf("%d %s", n.n, n.what))
+				}
+			}
+			rows[i] = append(rows[i], []string{r.Snapshot, r.Path, r.SourceHost, fmt.Sprintf("%d files", r.Files), r.Size, strings.Join(left, ", ")})
+		}
+	}
+	return m.statLines(rows, []string{"restored", "", "from", "", "", ""}, []int{40, 30, 20}, w)
+}
+
+// statLines lays out rows of labelled cells, per host, their columns aligned across the
+// session and the first caps[i] columns at most caps[i] wide; the first label goes when
+// the lines would not fit w.
+func (m Model) statLines(rows [][][]string, labels []string, caps []int, w int) [][]string {
+	s := m.styles
+	nCols := len(labels)
+	widths := make([]int, nCols)
+	for _, hr := range rows {
+		for _, r := range hr {
 			for i, c := range r {
 				widths[i] = max(widths[i], ansi.StringWidth(c))
 			}
-			hr = append(hr, r)
 		}
-		rows = append(rows, hr)
 	}
-	widths[0], widths[1] = min(widths[0], 40), min(widths[1], 30)
-	labels := [nCols]string{"snapshot", "", "new", "modified", "unmodified", "size", "uploaded"}
+	for i, c := range caps {
+		widths[i] = min(widths[i], c)
+	}
+	labels = append([]string(nil), labels...)
 	total := len(colSep) * (nCols - 1)
 	for i, wd := range widths {
 		total += wd
@@ -299,7 +349,7 @@ func (m Model) snapshotLines(v api.SessionView, w int) [][]string {
 				}
 				parts = append(parts, c)
 			}
-			out[i] = append(out[i], strings.Join(parts, colSep))
+			out[i] = append(out[i], strings.TrimRight(strings.Join(parts, colSep), " "))
 		}
 	}
 	return out

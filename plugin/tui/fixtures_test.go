@@ -108,10 +108,32 @@ func verifySession() api.SessionView {
 
 func skippedSession() api.SessionView {
 	return api.SessionView{
-		Kind: api.KindRestore, Namespace: "shop", Name: "restore-orders-1", Config: "orders",
+		Kind: api.KindRestore, Namespace: "shop", Name: "restore-orders-1", Config: "statefulset/orders",
 		Created: now.Add(-40 * time.Minute),
 		Phase:   api.PhaseSkipped,
 		Status:  api.SessionStatus{Phase: api.PhaseSkipped, Error: "a session of orders is running"},
+	}
+}
+
+// restoreSession restores statefulset/web: a host that restored two paths from another
+// host, one no rule matches, one that failed and one still running.
+func restoreSession() api.SessionView {
+	return api.SessionView{
+		Kind: api.KindRestore, Namespace: "shop", Name: "web-restore-x7k2p", Config: "statefulset/web",
+		Created: now.Add(-3 * time.Minute),
+		Phase:   api.PhaseRunning,
+		Status: api.SessionStatus{Phase: api.PhaseRunning, TotalHosts: 4,
+			Hosts: api.HostCounts{Succeeded: 1, Skipped: 1, Failed: 1, Running: 1}},
+		Hosts: []api.HostStatus{
+			{Hostname: "host-0", Phase: api.PhaseSucceeded, Duration: "1m2s", Restored: []api.RestoredStats{
+				{Snapshot: "4f1c9a2e", SourceHost: "host-1", Path: "/source/data", Files: 1200, Size: "1.000 GiB", Skipped: 1100, Kept: 3},
+				{Snapshot: "9b0d77aa", SourceHost: "host-1", Path: "/source/config", Files: 4, Size: "2.000 KiB", Deleted: 1},
+			}},
+			{Hostname: "host-1", Phase: api.PhaseFailed, Duration: "3s", Error: "restore /source/data: open /source/data/orders.db: permission denied"},
+			{Hostname: "host-2", Phase: api.PhaseRunning,
+				Progress: &api.Progress{Directory: "/source/data", FilesDone: 420, FilesTotal: 800, BytesDone: 700 << 20, BytesTotal: 1400 << 20, BytesPerS: 35 << 20}},
+			{Hostname: "host-3", Phase: api.PhaseSkipped, Message: api.NoRuleMessage("host-3")},
+		},
 	}
 }
 

@@ -89,7 +89,7 @@ func (m Model) listView(w, h int) (top, body []string, bodyHeight int) {
 	}
 
 	ns := m.multiNamespace()
-	titles := []string{"NAME", "KIND", "CONFIG", "PHASE", "HOSTS", "DURATION", "AGE"}
+	titles := []string{"NAME", "KIND", "CONFIG/TARGET", "PHASE", "HOSTS", "DURATION", "AGE"}
 	if ns {
 		titles = append([]string{"NAMESPACE"}, titles...)
 	}

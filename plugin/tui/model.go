@@ -314,6 +314,8 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		v, ok := m.current()
 		switch {
 		case !ok:
+		case v.Kind == api.KindRestore:
+			m.status, m.statusIsErr = fmt.Sprintf("%s is a %s session: start another with kubectl stash restore", v.Name, v.Kind), true
 		case v.Config == "":
 			m.status, m.statusIsErr = fmt.Sprintf("session %s has no configuration", v.Name), true
 		default:

@@ -36,7 +36,8 @@ func TestListView(t *testing.T) {
 	view := requireGolden(t, m)
 	requireContains(t, view,
 		"kubectl stash · namespace shop\n6 sessions · 1 running · 1 pending · 2 succeeded · 1 failed · 1 skipped",
-		"NAME", "KIND", "CONFIG", "PHASE", "HOSTS", "DURATION", "AGE",
+		"NAME", "KIND", "CONFIG/TARGET", "PHASE", "HOSTS", "DURATION", "AGE",
+		"restore-orders-1     restore  statefulset/orders  Skipped", // a restore session's target
 		"> nightly-29384",         // the cursor moved to the second row
 		"Running    1/3    2m10s", // elapsed time of a running session
 		"Succeeded  2/2    4m5s",  // SessionDuration of a finished one
@@ -92,6 +93,31 @@ func TestDetailFinished(t *testing.T) {
 		"    a1b2c3d4  /data  new 12  modified 3  unmodified 1185  size 1.000 GiB    uploaded 10.000 MiB",
 		"    retention removed 2 snapshots",
 		"    e5f6a7b8  /data  new 8   modified 1  unmodified 1190  size 998.500 MiB  uploaded 9.750 MiB")
+}
+
+// TestDetailRestore: a restore session names its target, each finished host says what it
+// restored from which host, and a Skipped host why it restored nothing.
+func TestDetailRestore(t *testing.T) {
+	m := newTestModel(Options{Open: "web-restore-x7k2p"}, append(picture(), restoreSession()))
+	view := requireGolden(t, m)
+	requireContains(t, view,
+		"restore web-restore-x7k2p  target statefulset/web  Running  hosts 3/4",
+		"> host-0  Succeeded",
+		"    restored 4f1c9a2e  /source/data    from host-1  1200 files  1.000 GiB  1100 identical, 3 kept\n",
+		"    restored 9b0d77aa  /source/config  from host-1  4 files     2.000 KiB  1 deleted\n",
+		"    error: restore /source/data: open /source/data/orders.db: permission denied",
+		"  host-3  Skipped",
+		"    no restore rule matches host-3: nothing was restored on it")
+}
+
+// TestTriggerARestore: t on a restore session says what to do instead of triggering.
+func TestTriggerARestore(t *testing.T) {
+	m := newTestModel(Options{Trigger: fakeTrigger(nil), Open: "web-restore-x7k2p"}, append(picture(), restoreSession()))
+	m = drive(m, kp("t"))
+	if m.confirm.active {
+		t.Fatal("asks to trigger a restore session")
+	}
+	requireContains(t, m.View().Content, "web-restore-x7k2p is a restore session: start another with kubectl stash restore")
 }
 
 // TestDetailScrolls moves the cursor through a session with more hosts than lines and
