@@ -57,3 +57,23 @@ func TestCompletion(t *testing.T) {
 		})
 	}
 }
+
+// TestCompleteResources: get and describe offer restore sessions among their resources,
+// and describe only the kinds of session it can describe.
+func TestCompleteResources(t *testing.T) {
+	g := &GlobalOptions{}
+	got, _ := g.completeGet(nil, nil, "")
+	if want := []string{"backupconfigurations", "backupsessions", "restoresessions", "bc", "bs", "restore"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("get: %v, want %v", got, want)
+	}
+	got, _ = g.completeDescribe(nil, nil, "")
+	if want := []string{"backupsession", "restoresession", "bs", "restore"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("describe: %v, want %v", got, want)
+	}
+	if got, _ := g.completeDescribe(nil, []string{"bc"}, ""); got != nil {
+		t.Errorf("describe bc: %v", got)
+	}
+	if got, _ := g.completeGet(nil, []string{"restore", "x"}, ""); got != nil {
+		t.Errorf("a second name: %v", got)
+	}
+}
