@@ -15,7 +15,7 @@ import (
 
 // errEmptyPolicy is returned before the repository is opened: forget without a rule is
 // almost always a forgotten flag, and restic's answer (keep everything) would hide it.
-var errEmptyPolicy = errors.New("no --keep-* flag given: forget would remove nothing; give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly (-1 keeps all of that kind)")
+var errEmptyPolicy = errors.New("no --keep-* flag given: forget would remove nothing; give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly (-1 keeps all of that kind), --keep-tag")
 
 type forgetKept struct {
 	snapshotOut
@@ -148,6 +148,9 @@ func policyString(p repo.RetentionPolicy) string {
 		case r.n > 0:
 			parts = append(parts, fmt.Sprintf("keep-%s %d", r.flag, r.n))
 		}
+	}
+	for _, tags := range p.Tags {
+		parts = append(parts, "keep-tag "+strings.Join(tags, ","))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -20,6 +20,8 @@ func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.IntVar(&p.Weekly, "keep-weekly", 0, "keep the newest snapshot of each of the N newest ISO weeks that have one (-1: every week)")
 	fs.IntVar(&p.Monthly, "keep-monthly", 0, "keep the newest snapshot of each of the N newest months that have one (-1: every month)")
 	fs.IntVar(&p.Yearly, "keep-yearly", 0, "keep the newest snapshot of each of the N newest years that have one (-1: every year)")
+	var keepTags stringList
+	fs.Var(&keepTags, "keep-tag", "keep snapshots that have all these tags (comma-separated; repeatable: any of the lists)")
 	dryRun := fs.Bool("dry-run", false, "list what would be removed, remove nothing")
 	output := fs.String("o", "", "output format: json, or empty for a table")
 	pos, err := parseInterspersed(fs, args)
@@ -32,5 +34,6 @@ func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *output != "" && *output != "json" {
 		return usagef("-o %q: want json or nothing", *output)
 	}
+	p.Tags = jobimage.TagLists(keepTags)
 	return jobimage.Forget(ctx, *rf, *host, *path, p, *dryRun, *output == "json", stdout)
 }

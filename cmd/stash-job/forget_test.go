@@ -139,3 +139,25 @@ func TestForgetCommandErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestForgetKeepTag(t *testing.T) {
+	tr := newTestRepo(t)
+	src, cmd := tr.src, tr.cmd
+	// --keep-tag keeps what carries all its tags; the other snapshots follow --keep-last
+	if _, err := stashJob(t, cmd("backup", "--host", "host-9", "--tag", "release", "--tag", "v1", src)...); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(src, "a.txt"), []byte("later"), 0o644)
+	if _, err := stashJob(t, cmd("backup", "--host", "host-9", src)...); err != nil {
+		t.Fatal(err)
+	}
+	out, err := stashJob(t, cmd("forget", "--host", "host-9", "--keep-last", "1", "--keep-tag", "release,v1", "--dry-run")...)
+	if err != nil || !strings.Contains(out, "would remove 0 of 2 snapshots (keep-last 1, keep-tag release,v1)") || !strings.Contains(out, "tags") {
+		t.Errorf("forget --keep-tag: %v\n%s", err, out)
+	}
+	out, err = stashJob(t, cmd("forget", "--host", "host-9", "--keep-last", "1", "--keep-tag", "release,v2", "--dry-run")...)
+	if err != nil || !strings.Contains(out, "would remove 1 of 2 snapshots") {
+		t.Errorf("forget --keep-tag with a tag the snapshot lacks: %v\n%s", err, out)
+	}
+
+}

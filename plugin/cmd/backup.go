@@ -116,6 +116,7 @@ Running the command again with other flags updates the configuration in place.`,
 	f.IntVar(&o.Retention.KeepWeekly, "keep-weekly", 0, "retention: keep the newest snapshot of each of the last N weeks")
 	f.IntVar(&o.Retention.KeepMonthly, "keep-monthly", 0, "retention: keep the newest snapshot of each of the last N months")
 	f.IntVar(&o.Retention.KeepYearly, "keep-yearly", 0, "retention: keep the newest snapshot of each of the last N years")
+	f.StringArrayVar(&o.Retention.KeepTags, "keep-tag", nil, "retention: keep every snapshot with all these tags (comma-separated); repeatable")
 	f.IntVar(&o.HistoryLimit, "history-limit", o.HistoryLimit, "sessions (Jobs) to keep, succeeded and failed each")
 	f.DurationVar(&o.Timeout, "timeout", 0, "fail hosts still running after this long (e.g. 2h); 0: no limit")
 	o.RuntimeFlags.addFlags(f, "backup")

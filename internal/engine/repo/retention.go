@@ -23,10 +23,29 @@ type RetentionPolicy struct {
 	Weekly  int // … ISO 8601 weeks (Monday to Sunday; the week's year may differ from the date's)
 	Monthly int // … calendar months
 	Yearly  int // … calendar years
+	// Tags keeps every snapshot that has all the tags of one of these lists (restic's
+	// --keep-tag a,b --keep-tag c).
+	Tags [][]string
 }
 
 // Empty reports whether no rule is set: such a policy keeps every snapshot.
-func (p RetentionPolicy) Empty() bool { return p == RetentionPolicy{} }
+func (p RetentionPolicy) Empty() bool {
+	return p.Last == 0 && p.Hourly == 0 && p.Daily == 0 && p.Weekly == 0 && p.Monthly == 0 && p.Yearly == 0 && len(p.Tags) == 0
+}
+
+// hasTags reports whether sn carries every tag of want.
+func hasTags(sn *Snapshot, want []string) bool {
+	for _, w := range want {
+		found := false
+		for _, t := range sn.Tags {
+			found = found || t == w
+		}
+		if !found {
+			return false
+		}
+	}
+	return len(want) > 0
+}
 
 // Reasons ApplyPolicy gives for keeping a snapshot, one per rule that kept it.
 const (
@@ -37,6 +56,7 @@ const (
 	ReasonWeekly      = "weekly"
 	ReasonMonthly     = "monthly"
 	ReasonYearly      = "yearly"
+	ReasonTags        = "tags"
 )
 
 // Buckets are computed from the snapshot's time in UTC, where restic uses the local time
@@ -101,6 +121,12 @@ func ApplyPolicy(snaps []*Snapshot, p RetentionPolicy) (keep, remove []*Snapshot
 		var why []string
 		if p.Last < 0 || i < p.Last {
 			why = append(why, ReasonLast)
+		}
+		for _, tags := range p.Tags {
+			if hasTags(sn, tags) {
+				why = append(why, ReasonTags)
+				break
+			}
 		}
 		for _, r := range rules {
 			if r.left == 0 {

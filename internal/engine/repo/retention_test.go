@@ -402,3 +402,34 @@ func TestForget(t *testing.T) {
 		}
 	})
 }
+
+// Tags keeps every snapshot carrying all tags of one list, besides what the other rules
+// keep; the other rules still count those snapshots.
+func TestApplyPolicyKeepTags(t *testing.T) {
+	mk := func(ts string, tags ...string) *repo.Snapshot {
+		return &repo.Snapshot{Time: at(t, ts), Tags: tags}
+	}
+	snaps := []*repo.Snapshot{
+		mk("2026-01-01T00:00:00Z", "config=web", "release"),
+		mk("2026-01-02T00:00:00Z", "config=web"),
+		mk("2026-01-03T00:00:00Z", "release"),
+		mk("2026-01-04T00:00:00Z", "config=web", "release", "audit"),
+		mk("2026-01-05T00:00:00Z", "config=web"),
+	}
+	keep, remove, reasons := repo.ApplyPolicy(snaps, repo.RetentionPolicy{Last: 1, Tags: [][]string{{"config=web", "release"}, {"audit"}}})
+	if got := strings.Join(names(keep), " "); got != "2026-01-05T00:00:00Z 2026-01-04T00:00:00Z 2026-01-01T00:00:00Z" {
+		t.Errorf("kept %s", got)
+	}
+	if got := strings.Join(names(remove), " "); got != "2026-01-03T00:00:00Z 2026-01-02T00:00:00Z" {
+		t.Errorf("removed %s: a snapshot with only one of a list's tags is not kept by it", got)
+	}
+	if got := strings.Join(reasons[keep[0]], ","); got != "last" {
+		t.Errorf("newest kept for %s", got)
+	}
+	if got := strings.Join(reasons[keep[1]], ","); got != "tags" {
+		t.Errorf("tagged kept for %s", got)
+	}
+	if (repo.RetentionPolicy{Tags: [][]string{{"a"}}}).Empty() {
+		t.Error("a tags-only policy is not empty")
+	}
+}
