@@ -18,7 +18,8 @@ type SessionView struct {
 	Kind      SessionKind `json:"kind"`
 	Namespace string      `json:"namespace"`
 	Name      string      `json:"name"`
-	// Config is the configuration (CronJob) the session belongs to.
+	// Config is the configuration (CronJob) a backup session belongs to; for a restore
+	// session, its target (statefulset/web).
 	Config  string        `json:"config"`
 	Created time.Time     `json:"created"`
 	Status  SessionStatus `json:"status"`

@@ -463,7 +463,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(o.Out, "follow it with: kubectl stash watch %s\n", job.Name)
 		return nil
 	}
-	return followSession(ctx, o.client, jobs.FeedOptions{Namespace: o.namespace, Kind: api.KindRestore}, job.Name, "restoresession", o.Out)
+	return followSession(ctx, o.client, jobs.FeedOptions{Namespace: o.namespace, Kind: api.KindRestore, Config: job.Name}, job.Name, "restoresession", o.Out)
 }
 
 // useConfig takes the source target and, without --paths, the paths of the backup

@@ -3,6 +3,7 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,7 @@ func TestSnapshotsTable(t *testing.T) {
 	}
 
 	out, _, err = ct.run(t, "snapshots", "--repo", "shop", "-n", "prod", "-o", "yaml")
-	if err != nil || !strings.Contains(out, "short_id: "+a.ShortID) || !strings.Contains(out, "totalFiles: 2") {
+	if err != nil || !regexp.MustCompile(`short_id: "?`+a.ShortID+`"?\n`).MatchString(out) || !strings.Contains(out, "totalFiles: 2") {
 		t.Errorf("yaml: %v\n%s", err, out)
 	}
 }
