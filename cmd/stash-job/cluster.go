@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
+	"github.com/kubectl-stash/kubectl-stash/internal/verifyjob"
 	"github.com/kubectl-stash/kubectl-stash/internal/version"
 	"github.com/kubectl-stash/kubectl-stash/jobimage"
 	"github.com/kubectl-stash/kubectl-stash/jobimage/annotate"
@@ -165,4 +166,98 @@ func runRestoreHost(ctx context.Context, args []string, stdout, stderr io.Writer
 		return jobimage.FailRestoreHost(ctx, h, pwErr)
 	}
 	return jobimage.RunRestoreHost(ctx, h)
+}
+
+// verificationFromEnv reads what every stage of a verification pod needs.
+func verificationFromEnv() (*jobimage.Verification, error) {
+	env := jobimage.EnvFrom(os.Getenv)
+	if err := env.Validate(); err != nil {
+		return nil, err
+	}
+	var cfg api.VerifyConfig
+	if err := api.Decode(api.EnvConfig, os.Getenv(api.EnvConfig), &cfg); err != nil {
+		return nil, fmt.Errorf("%s (the verification's configuration, from annotation %s): %w", api.EnvConfig, api.AnnotationConfig, err)
+	}
+	client, err := inClusterClient()
+	if err != nil {
+		return nil, err
+	}
+	return &jobimage.Verification{Client: client, Namespace: env.Namespace, Job: env.JobName, Config: cfg,
+		RepoURL: os.Getenv(api.SecretKeyRepository), Scratch: verifyjob.ScratchPath, Now: time.Now}, nil
+}
+
+// runVerifySession is the verify container of a verification session: restore, compare,
+// record. With --stage restore, a command container finishes the session.
+func runVerifySession(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("verify-session", stderr)
+	stage := fs.String("stage", "all", "all, or restore (a command container follows)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *stage != "all" && *stage != "restore" {
+		return usagef("--stage %q: want all or restore", *stage)
+	}
+	v, err := verificationFromEnv()
+	if err != nil {
+		return err
+	}
+	v.Log = stdout
+	pw, err := repo.ReadPassword("")
+	if err != nil {
+		return err
+	}
+	v.Password = pw
+	_, err = v.Run(ctx, *stage == "restore")
+	return err
+}
+
+// runVerifyCommand runs in the user's image (a copy of this static binary): the user's
+// command on the restored tree, then the session's end.
+func runVerifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("verify-command", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	v, err := verificationFromEnv()
+	if err != nil {
+		return err
+	}
+	v.Log = stdout
+	command := os.Getenv(verifyjob.EnvCommand)
+	if command == "" {
+		return fmt.Errorf("no command: %s is empty", verifyjob.EnvCommand)
+	}
+	_, err = v.Command(ctx, command, stdout)
+	return err
+}
+
+// runVerifyLaunch is the pod of a scheduled verification's CronJob: it starts a session
+// named as the seed names them and ends.
+func runVerifyLaunch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("verify-launch", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	v, err := verificationFromEnv()
+	if err != nil {
+		return err
+	}
+	name, err := jobimage.LaunchVerification(ctx, v.Client, v.Namespace, v.Job, v.Config, v.RepoURL, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "verification session %s created\n", name)
+	return nil
+}
+
+// runInstallSelf copies this binary into a directory shared with a user's container.
+func runInstallSelf(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("install-self", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("install-self needs one DIRECTORY")
+	}
+	return jobimage.InstallSelf(fs.Arg(0))
 }

@@ -41,6 +41,10 @@ func commands() []command {
 		{"host", "in a host Job's pod: back up the host's paths, record progress and stats on the Job", runHost},
 		{"restore-session", "in a restore session Job's pod: resolve the target's hosts, apply the rules, run a restore Job each", runRestoreSession},
 		{"restore-host", "in a restore host Job's pod: restore the host's snapshots into its volumes, record progress and stats", runRestoreHost},
+		{"verify-session", "in a verification Job's pod: restore snapshots into scratch space, compare every file, record the conditions", runVerifySession},
+		{"verify-command", "in a verification's command container: run the user's command on the restored tree, record the outcome", runVerifyCommand},
+		{"verify-launch", "in a scheduled verification's pod: start a verification session", runVerifyLaunch},
+		{"install-self", "copy this binary into a directory (for a verification's command container)", runInstallSelf},
 		{"init", "create a repository", runInit},
 		{"backup", "back up paths into a repository", runBackup},
 		{"restore", "restore a snapshot into a directory", runRestore},
@@ -151,6 +155,19 @@ var examples = map[string]string{
 	"restore-host": `  # in the pod of a restore host Job made by a restore session; the environment carries
   # STASH_RESTORE_HOST_SPEC and the repository Secret
   stash-job restore-host
+`,
+	"verify-session": `  # in the pod of a verification session made by kubectl stash verify; the environment
+  # carries STASH_CONFIG and the repository Secret
+  stash-job verify-session
+  stash-job verify-session --stage restore   # a command container finishes the session
+`,
+	"verify-command": `  # in the command container of a verification session, from the user's image
+  STASH_VERIFY_COMMAND='test -s var/lib/db/dump.sql' /stash-bin/stash-job verify-command
+`,
+	"verify-launch": `  # in the pod of a scheduled verification's CronJob
+  stash-job verify-launch
+`,
+	"install-self": `  stash-job install-self /stash-bin
 `,
 	"init": `  export STASH_PASSWORD='a long passphrase'
   stash-job init --repo file:///backups/repo

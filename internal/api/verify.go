@@ -11,6 +11,9 @@ const (
 	ComponentVerifySession       = "verify-session"
 	ComponentVerifyConfiguration = "verify-configuration"
 
+	// LabelRetryOf names, on a retry session, the failed session it retries.
+	LabelRetryOf = Prefix + "retry-of"
+
 	// AnnotationVerifyStatus is the VerifyStatus (JSON) a verification pod writes on its Job.
 	AnnotationVerifyStatus = Prefix + "verify-status"
 )

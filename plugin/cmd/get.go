@@ -44,6 +44,7 @@ var getResources = map[string]string{
 	"backupconfigurations": "bc", "backupconfiguration": "bc", "bc": "bc",
 	"backupsessions": "bs", "backupsession": "bs", "bs": "bs",
 	"restoresessions": "restore", "restoresession": "restore", "restore": "restore",
+	"backupverificationsessions": "bvs", "backupverificationsession": "bvs", "bvs": "bvs",
 }
 
 // NewGetOptions returns options with defaults.
@@ -59,7 +60,7 @@ func NewCmdGet(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra.Comm
 func newCmdGet(o *GetOptions) *cobra.Command {
 	g := o.global
 	cmd := &cobra.Command{
-		Use:   "get backupconfigurations|backupsessions|restoresessions [NAME]",
+		Use:   "get backupconfigurations|backupsessions|restoresessions|backupverificationsessions [NAME]",
 		Short: "List backup configurations, backup sessions or restore sessions, or print one",
 		Long: `List backup configurations (bc), backup sessions (bs) or restore sessions (restore) in the
 namespace, or print one.
@@ -81,6 +82,10 @@ message field saying why a host was Skipped).`,
 
   # Restore sessions of every namespace, with where their snapshots came from
   kubectl stash get restoresessions -A -o wide
+
+  # Backup verification sessions, and one in the seed's BackupVerificationSession shape
+  kubectl stash get bvs
+  kubectl stash get bvs demo-storage-sample-backup-1730194200 -o yaml
 
   # One restore session as a RestoreSession object
   kubectl stash get restore web-restore-x7k2p -o yaml`,
@@ -123,11 +128,14 @@ func (o *GetOptions) Complete(args []string) error {
 func (o *GetOptions) Validate() error {
 	r, ok := getResources[strings.ToLower(o.Resource)]
 	if !ok {
-		return fmt.Errorf("unknown resource %q: want backupconfigurations (bc), backupsessions (bs) or restoresessions (restore)", o.Resource)
+		return fmt.Errorf("unknown resource %q: want backupconfigurations (bc), backupsessions (bs), restoresessions (restore) or backupverificationsessions (bvs)", o.Resource)
 	}
 	o.Resource = r
 	if o.Name != "" && o.AllNamespaces {
 		return fmt.Errorf("a resource cannot be retrieved by name across all namespaces: give -n NAMESPACE with NAME")
+	}
+	if o.Config != "" && r == "bvs" {
+		return fmt.Errorf("--config selects backup sessions: give the verification's name as NAME's prefix, or use kubectl stash get bvs")
 	}
 	if o.Config != "" && r == "restore" {
 		return fmt.Errorf("--config selects backup sessions: a restore session belongs to no configuration")
@@ -147,6 +155,8 @@ func (o *GetOptions) Run(ctx context.Context) error {
 		return o.runSessions(ctx)
 	case "restore":
 		return o.runRestores(ctx)
+	case "bvs":
+		return o.runVerifies(ctx)
 	case "bc":
 		return o.runConfigs(ctx)
 	default:
@@ -228,6 +238,71 @@ func (o *GetOptions) runRestores(ctx context.Context) error {
 			r.Ended(), r.Status.TotalHosts, orDash(shortDuration(r.Status.SessionDuration)), age(o.now(), r.Job.CreationTimestamp))
 		if wide {
 			fmt.Fprintf(tw, "\t%s", orDash(restoreSource(r.Config)))
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+func (o *GetOptions) runVerifies(ctx context.Context) error {
+	var list []jobs.VerifySession
+	if o.Name != "" {
+		s, err := jobs.GetVerifySession(ctx, o.client, o.namespace, o.Name)
+		if err != nil {
+			if apierrors.IsNotFound(err) {
+				return fmt.Errorf("backupverificationsession %q not found in namespace %s: see kubectl stash get bvs", o.Name, o.namespace)
+			}
+			return err
+		}
+		list = []jobs.VerifySession{s}
+	} else {
+		var err error
+		if list, err = jobs.ListVerifySessions(ctx, o.client, o.namespace, ""); err != nil {
+			return err
+		}
+	}
+	for _, s := range list {
+		if s.DecodeErr != nil {
+			fmt.Fprintf(o.ErrOut, "warning: backupverificationsession %s/%s: %v\n", s.Job.Namespace, s.Job.Name, s.DecodeErr)
+		}
+	}
+	switch o.Output {
+	case "yaml", "json":
+		views := make([]jobs.BackupVerificationSession, 0, len(list))
+		for _, s := range list {
+			views = append(views, s.View())
+		}
+		if o.Name != "" {
+			return writeDoc(o.Out, views[0], o.Output)
+		}
+		return writeDoc(o.Out, map[string]any{"apiVersion": "v1", "kind": "List", "items": views}, o.Output)
+	}
+	if len(list) == 0 {
+		o.notFound("backup verification sessions")
+		return nil
+	}
+	tw := printers.GetNewTabWriter(o.Out)
+	wide := o.Output == "wide"
+	o.header(tw, "NAME\tINVOKER\tREPOSITORY\tSNAPSHOT\tPHASE\tVERIFIED\tDURATION\tAGE")
+	if wide {
+		fmt.Fprint(tw, "\tRETRY LEFT\tCONDITIONS")
+	}
+	fmt.Fprintln(tw)
+	for _, s := range list {
+		v := s.View()
+		verified := "-"
+		var conds []string
+		for _, c := range s.Status.Conditions {
+			if c.Type == api.ConditionBackupVerified {
+				verified = c.Status
+			}
+			conds = append(conds, c.Type+"="+c.Status)
+		}
+		o.row(tw, s.Job.Namespace)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", s.Job.Name, orDash(s.Config.Invoker), orDash(s.Config.Repository), orDash(v.Spec.Snapshot),
+			v.Status.Phase, verified, orDash(s.Status.Duration), age(o.now(), s.Job.CreationTimestamp))
+		if wide {
+			fmt.Fprintf(tw, "\t%d\t%s", v.Spec.RetryLeft, orDash(strings.Join(conds, ",")))
 		}
 		fmt.Fprintln(tw)
 	}

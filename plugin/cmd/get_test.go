@@ -233,7 +233,7 @@ func TestGetErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown resource", []string{"get", "restores"}, "want backupconfigurations (bc), backupsessions (bs) or restoresessions (restore)"},
+		{"unknown resource", []string{"get", "restores"}, "want backupconfigurations (bc), backupsessions (bs), restoresessions (restore) or backupverificationsessions (bvs)"},
 		{"name across namespaces", []string{"get", "restore", "x", "-A"}, "cannot be retrieved by name across all namespaces"},
 		{"config of a restore", []string{"get", "restore", "--config", "web-backup"}, "a restore session belongs to no configuration"},
 		{"missing", []string{"get", "restore", "nope", "-n", "shop"}, `restoresession "nope" not found in namespace shop`},

@@ -64,6 +64,7 @@ a Job, and status lives in annotations on those Jobs.`,
 	root.AddCommand(NewCmdBackup(g, streams))
 	root.AddCommand(NewCmdTrigger(g, streams))
 	root.AddCommand(NewCmdRestore(g, streams))
+	root.AddCommand(NewCmdVerify(g, streams))
 	root.AddCommand(NewCmdGet(g, streams))
 	root.AddCommand(NewCmdDescribe(g, streams))
 	root.AddCommand(NewCmdWatch(g, streams))
