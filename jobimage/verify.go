@@ -124,6 +124,14 @@ func (v *Verification) Run(ctx context.Context, restoreOnly bool) (api.Phase, er
 		rst, err := snapshot.Restore(ctx, r, sn, snapshot.RestoreOptions{Target: target, Progress: &verifyProgress{v: v, ctx: ctx, dir: sn.Host}, Interval: ProgressInterval})
 		if err != nil {
 			v.condition(api.ConditionRestoreSucceeded, false, "RestoreFailed", fmt.Sprintf("snapshot %s: %v", sn.ID.Short(), err))
+			if ctx.Err() == nil {
+				// name what is damaged: read every pack this repository has and report
+				// the files of these snapshots that lose content
+				if damaged := v.damagedFiles(ctx, r, sns); damaged != "" {
+					v.condition(api.ConditionBackupVerified, false, "DamagedData", damaged)
+					return v.finish(ctx, api.PhaseFailed, damaged)
+				}
+			}
 			return v.finish(ctx, api.PhaseFailed, fmt.Sprintf("restore of snapshot %s failed: %v", sn.ID.Short(), err))
 		}
 		vst, err := snapshot.VerifyRestored(ctx, r, sn, snapshot.VerifyOptions{Target: target, Owners: os.Geteuid() == 0})
@@ -198,6 +206,57 @@ func (v *Verification) Command(ctx context.Context, command string, out io.Write
 	v.condition(api.ConditionBackupVerified, true, "SuccessfullyVerifyBackup",
 		fmt.Sprintf("every file matches the snapshot, and %q succeeded", command))
 	return v.finish(ctx, api.PhaseSucceeded, "")
+}
+
+// damagedFiles runs a full data check and describes the problems that touch sns: each
+// damaged file with its snapshot, then the packs.
+func (v *Verification) damagedFiles(ctx context.Context, r *repo.Repository, sns []*repo.Snapshot) string {
+	fmt.Fprintf(v.Log, "verify: the restore failed; reading every pack to find the damaged files\n")
+	res, err := check.Run(ctx, r, check.Options{ReadData: true})
+	if err != nil || res.OK() {
+		return ""
+	}
+	mine := map[string]bool{}
+	for _, sn := range sns {
+		mine[sn.ID.Short()] = true
+		mine[sn.ID.String()] = true
+	}
+	var files, packs []string
+	seen := map[string]bool{}
+	for _, p := range res.Problems {
+		touched := false
+		for _, f := range p.Files {
+			if !mine[f.Snapshot] && !mine[shortID(f.Snapshot)] {
+				continue
+			}
+			touched = true
+			if k := shortID(f.Snapshot) + " " + f.Path; !seen[k] {
+				seen[k] = true
+				files = append(files, f.Path+" (snapshot "+shortID(f.Snapshot)+")")
+			}
+		}
+		if touched {
+			packs = append(packs, fmt.Sprintf("%s %s", p.Kind, shortID(p.Pack)))
+		}
+	}
+	if len(files) == 0 {
+		return ""
+	}
+	sort.Strings(files)
+	const show = 20
+	more := ""
+	if len(files) > show {
+		more = fmt.Sprintf(" and %d more", len(files)-show)
+		files = files[:show]
+	}
+	return fmt.Sprintf("damaged files: %s%s (%s)", strings.Join(files, ", "), more, strings.Join(packs, "; "))
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
 }
 
 // finish records the end: the phase and duration, the history cleaned to its limit
