@@ -175,10 +175,11 @@ func (s *Session) await(ctx context.Context, ann *annotate.JobAnnotator, status 
 		}
 		select {
 		case <-ctx.Done():
-			s.stopHosts(context.WithoutCancel(ctx), "canceled: the session was stopped")
+			reason := s.cancelReason(context.WithoutCancel(ctx))
+			s.stopHosts(context.WithoutCancel(ctx), reason)
 			hs, _ := s.hostStates(context.WithoutCancel(ctx))
 			status.Hosts, status.SessionDuration = summarize(hs)
-			return finish(api.PhaseFailed, "canceled: the session was stopped")
+			return finish(api.PhaseFailed, reason)
 		case <-deadline:
 			msg := fmt.Sprintf("deadline exceeded: the session did not finish within its timeout of %s", timeout)
 			s.stopHosts(ctx, "deadline exceeded")
@@ -188,6 +189,19 @@ func (s *Session) await(ctx context.Context, ann *annotate.JobAnnotator, status 
 		case <-tick.C:
 		}
 	}
+}
+
+// cancelReason says why the session is stopping: canceled by someone (kubectl stash
+// cancel annotates the Job before suspending it), or stopped (its pod was deleted).
+func (s *Session) cancelReason(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if j, err := s.Client.BatchV1().Jobs(s.Namespace).Get(ctx, s.Job, metav1.GetOptions{}); err == nil {
+		if by := j.Annotations[api.AnnotationCanceledBy]; by != "" {
+			return "canceled by " + strings.TrimPrefix(by, "kubectl stash cancel by ") + " (kubectl stash cancel)"
+		}
+	}
+	return "canceled: the session was stopped"
 }
 
 // runningSibling returns the name of an older session of the same configuration that has

@@ -11,6 +11,10 @@ const (
 	ComponentVerifySession       = "verify-session"
 	ComponentVerifyConfiguration = "verify-configuration"
 
+	// AnnotationCanceledBy is written on a session Job by `kubectl stash cancel`, before
+	// it suspends the Job: the session records who stopped it.
+	AnnotationCanceledBy = Prefix + "canceled-by"
+
 	// LabelRetryOf names, on a retry session, the failed session it retries.
 	LabelRetryOf = Prefix + "retry-of"
 

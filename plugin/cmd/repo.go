@@ -33,6 +33,9 @@ type clientsetFunc func() (kubernetes.Interface, error)
 
 // clientsetFromFlags builds the client from the kubeconfig flags, as kubectl does.
 func clientsetFromFlags(g *GlobalOptions) clientsetFunc {
+	if g.newClient != nil {
+		return g.newClient
+	}
 	return func() (kubernetes.Interface, error) {
 		cfg, err := g.ConfigFlags.ToRESTConfig()
 		if err != nil {

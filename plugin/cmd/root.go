@@ -17,6 +17,8 @@ type GlobalOptions struct {
 	ConfigFlags *genericclioptions.ConfigFlags
 	// Image overrides the job image; empty means the image pinned to this plugin's version.
 	Image string
+	// newClient, when set (tests), replaces the client built from the kubeconfig flags.
+	newClient clientsetFunc
 }
 
 // NewCmdStash returns the root command, `kubectl stash`.
@@ -65,6 +67,10 @@ a Job, and status lives in annotations on those Jobs.`,
 	root.AddCommand(NewCmdTrigger(g, streams))
 	root.AddCommand(NewCmdRestore(g, streams))
 	root.AddCommand(NewCmdVerify(g, streams))
+	root.AddCommand(NewCmdPause(g, streams))
+	root.AddCommand(NewCmdResume(g, streams))
+	root.AddCommand(NewCmdCancel(g, streams))
+	root.AddCommand(NewCmdDelete(g, streams))
 	root.AddCommand(NewCmdGet(g, streams))
 	root.AddCommand(NewCmdDescribe(g, streams))
 	root.AddCommand(NewCmdWatch(g, streams))
