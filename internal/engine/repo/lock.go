@@ -33,6 +33,12 @@ type LockInfo struct {
 // Stale reports whether the lock's holder stopped refreshing it.
 func (l LockInfo) Stale(now time.Time) bool { return now.Sub(l.Refreshed) > LockStale }
 
+// deadHere reports whether the lock was taken on host (this machine) by a process that no
+// longer exists. Locks of other machines (other pods) can only go stale.
+func (l LockInfo) deadHere(host string) bool {
+	return host != "" && l.Host == host && l.PID > 0 && l.PID != os.Getpid() && !processAlive(l.PID)
+}
+
 // ErrLocked means another operation holds a conflicting lock.
 var ErrLocked = errors.New("repository is locked")
 
@@ -70,6 +76,12 @@ func (r *Repository) lockAt(ctx context.Context, exclusive bool, now func() time
 	}
 	for _, o := range others {
 		if o.Key == l.key || o.Stale(now()) {
+			continue
+		}
+		if o.deadHere(host) {
+			// its holder ran on this machine and is gone (killed): restic's rule, so a
+			// backup killed with SIGKILL does not block the next prune for LockStale
+			_ = r.be.Delete(context.WithoutCancel(ctx), o.Key)
 			continue
 		}
 		if exclusive || o.Exclusive {
