@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -139,18 +140,23 @@ func (s *hostState) backupAll(ctx context.Context) error {
 		}
 		parent := parentOf(all, spec.Hostname, dir, configTag)
 		fmt.Fprintf(s.run.Log, "host %s: backing up %s\n", spec.Hostname, dir)
-		sn, err := snapshot.Backup(ctx, r, []string{dir}, snapshot.BackupOptions{
-			Host:     spec.Hostname,
-			Session:  spec.Session,
-			Target:   &repo.Target{Kind: spec.Target.Kind, Name: spec.Target.Name},
-			Tags:     []string{configTag},
-			Parent:   parent,
-			NoParent: parent == nil,
-			Excludes: spec.Excludes,
-			Program:  "stash-job",
-			Progress: &annotationProgress{state: s, ctx: ctx, dir: dir, now: s.run.Now},
-			Interval: ProgressInterval,
-			Now:      s.run.Now,
+		var sn *repo.Snapshot
+		err := whenUnlocked(ctx, s.run.Log, "backup of "+dir, func() error {
+			var err error
+			sn, err = snapshot.Backup(ctx, r, []string{dir}, snapshot.BackupOptions{
+				Host:     spec.Hostname,
+				Session:  spec.Session,
+				Target:   &repo.Target{Kind: spec.Target.Kind, Name: spec.Target.Name},
+				Tags:     []string{configTag},
+				Parent:   parent,
+				NoParent: parent == nil,
+				Excludes: spec.Excludes,
+				Program:  "stash-job",
+				Progress: &annotationProgress{state: s, ctx: ctx, dir: dir, now: s.run.Now},
+				Interval: ProgressInterval,
+				Now:      s.run.Now,
+			})
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", dir, err)
@@ -301,17 +307,32 @@ func FailHost(ctx context.Context, h HostRun, err error) error {
 // back up: forget needs the repository's exclusive lock, and the hosts of a StatefulSet or
 // DaemonSet run together. The session's timeout bounds the wait.
 func forgetWhenUnlocked(ctx context.Context, r *repo.Repository, f repo.Filter, p repo.RetentionPolicy, log io.Writer) (kept, removed []*repo.Snapshot, err error) {
+	err = whenUnlocked(ctx, log, "retention policy", func() error {
+		var e error
+		kept, removed, e = r.Forget(ctx, f, p, false)
+		return e
+	})
+	return kept, removed, err
+}
+
+// whenUnlocked runs op, and again while it fails because another operation holds a
+// conflicting lock: the hosts of one session share a repository, and one host's
+// retention (exclusive, seconds long) must not fail another host's backup or restore.
+// The session's timeout bounds the wait; the pauses are jittered so that two waiting
+// hosts do not keep colliding.
+func whenUnlocked(ctx context.Context, log io.Writer, what string, op func() error) error {
 	wait := time.Second
 	for {
-		kept, removed, err = r.Forget(ctx, f, p, false)
+		err := op()
 		if !errors.Is(err, repo.ErrLocked) {
-			return kept, removed, err
+			return err
 		}
-		fmt.Fprintf(log, "retention policy: repository busy, retrying in %s\n", wait)
+		pause := wait/2 + time.Duration(rand.Int64N(int64(wait)))
+		fmt.Fprintf(log, "%s: repository busy (%v), retrying in %s\n", what, err, pause.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("%w (waited for the lock until canceled)", err)
-		case <-time.After(wait):
+			return fmt.Errorf("%w (waited for the lock until canceled)", err)
+		case <-time.After(pause):
 		}
 		wait = min(2*wait, 15*time.Second)
 	}

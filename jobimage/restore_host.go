@@ -114,17 +114,22 @@ func restoreAll(ctx context.Context, h RestoreHostRun, s *hostState) error {
 	for _, it := range items {
 		fmt.Fprintf(h.Log, "host %s: restoring %s of snapshot %s (host %s, %s)\n", spec.Hostname, it.Path, it.Snapshot.ID.Short(),
 			it.Snapshot.Host, it.Snapshot.Time.UTC().Format(time.RFC3339))
-		stats, err := snapshot.Restore(ctx, r, it.Snapshot, snapshot.RestoreOptions{
-			Target:    it.Path,
-			Path:      it.Path,
-			StripPath: true,
-			Overwrite: overwrite,
-			Delete:    spec.Delete,
-			Includes:  spec.Includes,
-			Excludes:  spec.Excludes,
-			Progress:  &annotationProgress{state: s, ctx: ctx, dir: it.Path, now: h.Now},
-			Interval:  ProgressInterval,
-			Now:       h.Now,
+		var stats snapshot.RestoreStats
+		err := whenUnlocked(ctx, h.Log, "restore of "+it.Path, func() error {
+			var err error
+			stats, err = snapshot.Restore(ctx, r, it.Snapshot, snapshot.RestoreOptions{
+				Target:    it.Path,
+				Path:      it.Path,
+				StripPath: true,
+				Overwrite: overwrite,
+				Delete:    spec.Delete,
+				Includes:  spec.Includes,
+				Excludes:  spec.Excludes,
+				Progress:  &annotationProgress{state: s, ctx: ctx, dir: it.Path, now: h.Now},
+				Interval:  ProgressInterval,
+				Now:       h.Now,
+			})
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("%s from snapshot %s: %w", it.Path, it.Snapshot.ID.Short(), err)

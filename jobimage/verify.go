@@ -121,7 +121,12 @@ func (v *Verification) Run(ctx context.Context, restoreOnly bool) (api.Phase, er
 	for _, sn := range sns {
 		target := filepath.Join(v.Scratch, sanitize(sn.Host))
 		fmt.Fprintf(v.Log, "verify: restoring snapshot %s (%s %s) into %s\n", sn.ID.Short(), sn.Host, strings.Join(sn.Paths, ", "), target)
-		rst, err := snapshot.Restore(ctx, r, sn, snapshot.RestoreOptions{Target: target, Progress: &verifyProgress{v: v, ctx: ctx, dir: sn.Host}, Interval: ProgressInterval})
+		var rst snapshot.RestoreStats
+		err := whenUnlocked(ctx, v.Log, "verify", func() error {
+			var err error
+			rst, err = snapshot.Restore(ctx, r, sn, snapshot.RestoreOptions{Target: target, Progress: &verifyProgress{v: v, ctx: ctx, dir: sn.Host}, Interval: ProgressInterval})
+			return err
+		})
 		if err != nil {
 			v.condition(api.ConditionRestoreSucceeded, false, "RestoreFailed", fmt.Sprintf("snapshot %s: %v", sn.ID.Short(), err))
 			if ctx.Err() == nil {

@@ -330,8 +330,7 @@ func (o *VerifyOptions) checkSnapshots(ctx context.Context, r *repository.Reposi
 	if o.cfg.ScratchSize == "" {
 		// room for the restored files and the file system's overhead; a snapshot of the
 		// latest backups may grow a little by the time a schedule runs
-		q := resource.NewQuantity(size+size/4+64<<20, resource.BinarySI)
-		o.cfg.ScratchSize = q.String()
+		o.cfg.ScratchSize = fmt.Sprintf("%dMi", (size+size/4+64<<20+1<<20-1)>>20)
 	}
 	if o.Output == "" {
 		var ids []string

@@ -120,6 +120,14 @@ func repoSecret(t *testing.T, c kubernetes.Interface, ns, name, url string, extr
 // credentials the drivers read.
 func s3Server(t *testing.T) (url string, creds map[string]string) {
 	t.Helper()
+	url, creds, _ = s3ServerWithRoot(t)
+	return url, creds
+}
+
+// s3ServerWithRoot is s3Server, also returning the repository's directory on this machine
+// (the server stores objects as files), for tests that damage it.
+func s3ServerWithRoot(t *testing.T) (url string, creds map[string]string, repoDir string) {
+	t.Helper()
 	if e.versitygw == "" || e.nodeIP == "" {
 		t.Fatal("STASH_VERSITYGW and STASH_NODE_IP must be set: run `make e2e`")
 	}
@@ -156,9 +164,10 @@ func s3Server(t *testing.T) (url string, creds map[string]string) {
 		return err == nil, nil
 	})
 	creds = map[string]string{"AWS_ACCESS_KEY_ID": "e2e-access", "AWS_SECRET_ACCESS_KEY": "e2e-secret-key"}
-	url = fmt.Sprintf("s3://backups/%s?endpoint=http://%s&use_path_style=true&region=us-east-1&request_checksum_calculation=when_required&response_checksum_validation=when_required", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), addr)
+	prefix := strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	url = fmt.Sprintf("s3://backups/%s?endpoint=http://%s&use_path_style=true&region=us-east-1&request_checksum_calculation=when_required&response_checksum_validation=when_required", prefix, addr)
 	stashJob(t, creds, "init", "--repo", url)
-	return url, creds
+	return url, creds, filepath.Join(root, "backups", prefix)
 }
 
 // stashJob runs the stash-job binary on this machine (the engine, as the jobs run it).
