@@ -15,6 +15,7 @@ import (
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/snapshot"
+	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 	"github.com/kubectl-stash/kubectl-stash/internal/store"
 )
 
@@ -119,7 +120,7 @@ func (s *hostState) backupAll(ctx context.Context) error {
 		return err
 	}
 	defer st.Close()
-	r, err := repo.Open(ctx, st, s.run.Password, hostRepoOptions(os.Getenv, s.run.Log))
+	r, err := repo.Open(ctx, st, s.run.Password, repocmd.HostRepoOptions(os.Getenv, s.run.Log))
 	if err != nil {
 		return err
 	}
@@ -187,7 +188,7 @@ func (s *hostState) backupAll(ctx context.Context) error {
 		}
 	}
 	if opts := r.CacheStats(); opts.Dir != "" {
-		printCacheStats(s.run.Log, RepoFlags{CacheDir: opts.Dir}, r)
+		repocmd.PrintCacheStats(s.run.Log, repocmd.RepoFlags{CacheDir: opts.Dir}, r)
 	}
 	if p := retentionPolicy(spec.Retention); !p.Empty() {
 		var summary []string

@@ -13,6 +13,7 @@ import (
 	_ "gocloud.dev/blob/fileblob"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
+	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 )
 
 // recorder keeps every status a host writes, in order.
@@ -48,7 +49,7 @@ func newFileRepo(t *testing.T) string {
 		t.Fatal(err)
 	}
 	url := "file://" + dir
-	if err := InitRepository(context.Background(), RepoFlags{URL: url, PasswordFile: pw}, "", io.Discard); err != nil {
+	if err := repocmd.InitRepository(context.Background(), repocmd.RepoFlags{URL: url, PasswordFile: pw}, "", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	return url

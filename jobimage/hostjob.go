@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
+	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 	"github.com/kubectl-stash/kubectl-stash/internal/workload"
 )
 
@@ -171,8 +172,8 @@ func hostPodSpec(pp podParams, h workload.Host, repoClaim, repoFileURL string) (
 		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "stash-cache", VolumeSource: corev1.VolumeSource{
 			EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}})
 		ct.VolumeMounts = append(ct.VolumeMounts, corev1.VolumeMount{Name: "stash-cache", MountPath: CacheMountPath})
-		ct.Env = append(ct.Env, corev1.EnvVar{Name: EnvCacheDir, Value: CacheMountPath},
-			corev1.EnvVar{Name: EnvCacheSize, Value: strconv.FormatInt(budget, 10)})
+		ct.Env = append(ct.Env, corev1.EnvVar{Name: repocmd.EnvCacheDir, Value: CacheMountPath},
+			corev1.EnvVar{Name: repocmd.EnvCacheSize, Value: strconv.FormatInt(budget, 10)})
 	}
 	if repoClaim != "" {
 		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "stash-repository", VolumeSource: corev1.VolumeSource{

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
+	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 	"github.com/kubectl-stash/kubectl-stash/internal/workload"
 )
 
@@ -43,11 +44,11 @@ func TestHostJobCacheVolume(t *testing.T) {
 			for _, e := range pod.Containers[0].Env {
 				env[e.Name] = e.Value
 			}
-			if limit != tt.wantLimit || env[EnvCacheSize] != tt.wantEnv {
-				t.Errorf("cache volume sizeLimit %q, %s=%q; want %q, %q", limit, EnvCacheSize, env[EnvCacheSize], tt.wantLimit, tt.wantEnv)
+			if limit != tt.wantLimit || env[repocmd.EnvCacheSize] != tt.wantEnv {
+				t.Errorf("cache volume sizeLimit %q, %s=%q; want %q, %q", limit, repocmd.EnvCacheSize, env[repocmd.EnvCacheSize], tt.wantLimit, tt.wantEnv)
 			}
-			if (env[EnvCacheDir] == CacheMountPath) != (tt.wantLimit != "") {
-				t.Errorf("%s=%q", EnvCacheDir, env[EnvCacheDir])
+			if (env[repocmd.EnvCacheDir] == CacheMountPath) != (tt.wantLimit != "") {
+				t.Errorf("%s=%q", repocmd.EnvCacheDir, env[repocmd.EnvCacheDir])
 			}
 			// the data is mounted read-only, at the workload's own path
 			if m := pod.Containers[0].VolumeMounts; len(m) < 2 || m[1].MountPath != "/data" || !m[1].ReadOnly {

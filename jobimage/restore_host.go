@@ -12,6 +12,7 @@ import (
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/snapshot"
+	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 	"github.com/kubectl-stash/kubectl-stash/internal/restoreplan"
 	"github.com/kubectl-stash/kubectl-stash/internal/store"
 )
@@ -86,7 +87,7 @@ func restoreAll(ctx context.Context, h RestoreHostRun, s *hostState) error {
 		return err
 	}
 	defer st.Close()
-	r, err := repo.Open(ctx, st, h.Password, hostRepoOptions(os.Getenv, h.Log))
+	r, err := repo.Open(ctx, st, h.Password, repocmd.HostRepoOptions(os.Getenv, h.Log))
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/check"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/snapshot"
+	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 	"github.com/kubectl-stash/kubectl-stash/internal/store"
 	"github.com/kubectl-stash/kubectl-stash/internal/verifyjob"
 	"github.com/kubectl-stash/kubectl-stash/jobimage/annotate"
@@ -394,7 +395,7 @@ func (v *Verification) snapshots(ctx context.Context) ([]*repo.Snapshot, *repo.R
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	r, err := repo.Open(ctx, st, v.Password, hostRepoOptions(os.Getenv, v.Log))
+	r, err := repo.Open(ctx, st, v.Password, repocmd.HostRepoOptions(os.Getenv, v.Log))
 	if err == nil {
 		err = r.LoadIndex(ctx)
 	}

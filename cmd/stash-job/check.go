@@ -2,17 +2,16 @@ package main
 
 import (
 	"context"
+	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 	"io"
 	"strconv"
 	"strings"
-
-	"github.com/kubectl-stash/kubectl-stash/jobimage"
 )
 
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("check", stderr)
 	rf := repoFlags(fs)
-	var cf jobimage.CheckFlags
+	var cf repocmd.CheckFlags
 	fs.BoolVar(&cf.ReadData, "read-data", false, "download every pack and verify every blob in it")
 	subset := fs.String("read-data-subset", "", "download and verify a random `N%` of the packs (a different subset each run)")
 	output := fs.String("o", "", "output format: json, or empty for text")
@@ -34,7 +33,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	return jobimage.Check(ctx, *rf, cf, *output == "json", stdout)
+	return repocmd.Check(ctx, *rf, cf, *output == "json", stdout)
 }
 
 // parsePercent reads "N%" with 0 < N <= 100.

@@ -3,12 +3,11 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/kubectl-stash/kubectl-stash/jobimage"
 )
 
 func TestCheckCommand(t *testing.T) {
@@ -79,7 +78,7 @@ func TestCheckCommand(t *testing.T) {
 	}
 	os.Remove(packs[0])
 	out, err := stashJob(t, cmd("check", "-o", "json")...)
-	if !errors.Is(err, jobimage.ErrCheckFailed) {
+	if !errors.Is(err, repocmd.ErrCheckFailed) {
 		t.Fatalf("want ErrCheckFailed, got %v\n%s", err, out)
 	}
 	var res struct {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 	"io"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
@@ -35,5 +36,5 @@ func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usagef("-o %q: want json or nothing", *output)
 	}
 	p.Tags = jobimage.TagLists(keepTags)
-	return jobimage.Forget(ctx, *rf, *host, *path, p, *dryRun, *output == "json", stdout)
+	return repocmd.Forget(ctx, *rf, *host, *path, p, *dryRun, *output == "json", stdout)
 }

@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 	"io"
 	"time"
-
-	"github.com/kubectl-stash/kubectl-stash/jobimage"
 )
 
 // runKey dispatches `key list|add|remove|passwd`. The subcommands share the "key" help
@@ -29,7 +28,7 @@ func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	rf := repoLocationFlags(fs)
 	newPwFile := ""
 	if sub == "add" || sub == "passwd" {
-		fs.StringVar(&newPwFile, "new-password-file", "", "file holding the new password (default: $"+jobimage.EnvNewPassword+")")
+		fs.StringVar(&newPwFile, "new-password-file", "", "file holding the new password (default: $"+repocmd.EnvNewPassword+")")
 	}
 	output := ""
 	if sub == "list" {
@@ -46,23 +45,23 @@ func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if len(pos) != 1 {
 			return usagef("key remove takes one key ID (or a unique prefix of one), got %q", pos)
 		}
-		return jobimage.KeyRemove(ctx, *rf, pos[0], stdout)
+		return repocmd.KeyRemove(ctx, *rf, pos[0], stdout)
 	}
 	if len(pos) != 0 {
 		return usagef("key %s takes no arguments, got %q", sub, pos)
 	}
 	switch sub {
 	case "list":
-		return jobimage.KeyList(ctx, *rf, output == "json", stdout)
+		return repocmd.KeyList(ctx, *rf, output == "json", stdout)
 	case "add", "passwd":
-		pw, err := jobimage.ReadNewPassword(newPwFile)
+		pw, err := repocmd.ReadNewPassword(newPwFile)
 		if err != nil {
 			return err
 		}
 		if sub == "add" {
-			return jobimage.KeyAdd(ctx, *rf, pw, stdout)
+			return repocmd.KeyAdd(ctx, *rf, pw, stdout)
 		}
-		return jobimage.KeyPasswd(ctx, *rf, pw, stdout)
+		return repocmd.KeyPasswd(ctx, *rf, pw, stdout)
 	default:
 		return fmt.Errorf("key %s: not handled", sub)
 	}
@@ -89,7 +88,7 @@ func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *output != "" && *output != "json" {
 		return usagef("-o %q: want json or nothing", *output)
 	}
-	return jobimage.LockList(ctx, *rf, time.Now(), *output == "json", stdout)
+	return repocmd.LockList(ctx, *rf, time.Now(), *output == "json", stdout)
 }
 
 func runUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -103,5 +102,5 @@ func runUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(pos) != 0 {
 		return usagef("unlock takes no arguments, got %q", pos)
 	}
-	return jobimage.Unlock(ctx, *rf, time.Now(), *force, stdout, stderr)
+	return repocmd.Unlock(ctx, *rf, time.Now(), *force, stdout, stderr)
 }

@@ -4,12 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 	"io"
 	"os"
 	"strconv"
 	"strings"
-
-	"github.com/kubectl-stash/kubectl-stash/jobimage"
 )
 
 // parseInterspersed parses flags anywhere among the arguments (`restore latest --target D`
@@ -38,8 +37,8 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // repoLocationFlags are where a repository is and its password.
-func repoLocationFlags(fs *flag.FlagSet) *jobimage.RepoFlags {
-	f := &jobimage.RepoFlags{}
+func repoLocationFlags(fs *flag.FlagSet) *repocmd.RepoFlags {
+	f := &repocmd.RepoFlags{}
 	fs.StringVar(&f.URL, "repo", "", "repository URL: file:///dir, s3://bucket/prefix?…, gs://bucket/prefix, azblob://container/prefix, mem://")
 	fs.StringVar(&f.PasswordFile, "password-file", "", "file holding the repository password (default: $STASH_PASSWORD)")
 	return f
@@ -47,17 +46,17 @@ func repoLocationFlags(fs *flag.FlagSet) *jobimage.RepoFlags {
 
 // repoFlags are repoLocationFlags and the local cache of a command that reads the
 // repository. The cache's defaults come from the environment a host pod has.
-func repoFlags(fs *flag.FlagSet) *jobimage.RepoFlags {
+func repoFlags(fs *flag.FlagSet) *repocmd.RepoFlags {
 	f := repoLocationFlags(fs)
-	dir, size, envErr := jobimage.CacheOptionsFromEnv(os.Getenv)
-	fs.StringVar(&f.CacheDir, "cache-dir", dir, "keep index files and tree packs in this directory, so reading a remote repository again downloads less (default: $"+jobimage.EnvCacheDir+", else no cache)")
+	dir, size, envErr := repocmd.CacheOptionsFromEnv(os.Getenv)
+	fs.StringVar(&f.CacheDir, "cache-dir", dir, "keep index files and tree packs in this directory, so reading a remote repository again downloads less (default: $"+repocmd.EnvCacheDir+", else no cache)")
 	f.CacheSize = size
-	fs.Var(&sizeValue{n: &f.CacheSize, envErr: envErr}, "cache-size", "the most the cache directory may hold: a `size` in bytes, or with a suffix such as 512Mi or 2Gi (default: $"+jobimage.EnvCacheSize+", else 256Mi)")
-	fs.BoolVar(&f.NoCache, "no-cache", false, "use no cache, whatever --cache-dir or $"+jobimage.EnvCacheDir+" say")
+	fs.Var(&sizeValue{n: &f.CacheSize, envErr: envErr}, "cache-size", "the most the cache directory may hold: a `size` in bytes, or with a suffix such as 512Mi or 2Gi (default: $"+repocmd.EnvCacheSize+", else 256Mi)")
+	fs.BoolVar(&f.NoCache, "no-cache", false, "use no cache, whatever --cache-dir or $"+repocmd.EnvCacheDir+" say")
 	return f
 }
 
-// sizeValue is a flag holding a byte count (jobimage.ParseSize).
+// sizeValue is a flag holding a byte count (repocmd.ParseSize).
 type sizeValue struct {
 	n *int64
 	// envErr is a bad default from the environment: an error unless the flag is given.
@@ -72,7 +71,7 @@ func (s *sizeValue) String() string {
 }
 
 func (s *sizeValue) Set(v string) error {
-	n, err := jobimage.ParseSize(v)
+	n, err := repocmd.ParseSize(v)
 	if err != nil {
 		return err
 	}
@@ -107,13 +106,13 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(pos) != 0 {
 		return usagef("init takes no arguments, got %q", pos)
 	}
-	return jobimage.InitRepository(ctx, *rf, *compression, stdout)
+	return repocmd.InitRepository(ctx, *rf, *compression, stdout)
 }
 
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("backup", stderr)
 	rf := repoFlags(fs)
-	var bf jobimage.BackupFlags
+	var bf repocmd.BackupFlags
 	var tags, excludes stringList
 	fs.StringVar(&bf.Host, "host", "", "host name recorded in the snapshot (default: this machine's)")
 	fs.Var(&tags, "tag", "tag the snapshot (repeatable)")
@@ -130,13 +129,13 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usagef("backup needs at least one PATH")
 	}
 	bf.Tags, bf.Excludes, bf.JSON = tags, excludes, *asJSON
-	return jobimage.Backup(ctx, *rf, bf, pos, stdout, stderr)
+	return repocmd.Backup(ctx, *rf, bf, pos, stdout, stderr)
 }
 
 func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("restore", stderr)
 	rf := repoFlags(fs)
-	var o jobimage.RestoreFlags
+	var o repocmd.RestoreFlags
 	var includes, excludes stringList
 	fs.StringVar(&o.Host, "host", "", "with latest: the latest snapshot of this host")
 	fs.StringVar(&o.Path, "path", "", "restore only this path of the snapshot (and what is below it)")
@@ -154,7 +153,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usagef("restore needs one SNAPSHOT (an id, or latest)")
 	}
 	o.Includes, o.Excludes = includes, excludes
-	return jobimage.Restore(ctx, *rf, o, pos[0], stdout, stderr)
+	return repocmd.Restore(ctx, *rf, o, pos[0], stdout, stderr)
 }
 
 func runSnapshots(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -172,7 +171,7 @@ func runSnapshots(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *output != "" && *output != "json" {
 		return usagef("-o %q: want json or nothing", *output)
 	}
-	return jobimage.Snapshots(ctx, *rf, *host, *output == "json", stdout)
+	return repocmd.Snapshots(ctx, *rf, *host, *output == "json", stdout)
 }
 
 func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -191,5 +190,5 @@ func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(pos) == 2 {
 		dir = pos[1]
 	}
-	return jobimage.Ls(ctx, *rf, *host, pos[0], dir, *long, stdout)
+	return repocmd.Ls(ctx, *rf, *host, pos[0], dir, *long, stdout)
 }

@@ -2,9 +2,8 @@ package main
 
 import (
 	"context"
+	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 	"io"
-
-	"github.com/kubectl-stash/kubectl-stash/jobimage"
 )
 
 func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -27,5 +26,5 @@ func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *maxUnused <= 0 || *maxUnused > 100 {
 		return usagef("--max-unused-percent %v: want a number above 0 and at most 100", *maxUnused)
 	}
-	return jobimage.Prune(ctx, *rf, *maxUnused, *dryRun, *output == "json", stdout)
+	return repocmd.Prune(ctx, *rf, *maxUnused, *dryRun, *output == "json", stdout)
 }

@@ -1,4 +1,4 @@
-package jobimage
+package repocmd
 
 import (
 	"fmt"
@@ -79,7 +79,7 @@ func (f RepoFlags) repoOptions() repo.Options {
 }
 
 // printCacheStats says what the cache did, when one was asked for.
-func printCacheStats(w io.Writer, f RepoFlags, r *repo.Repository) {
+func PrintCacheStats(w io.Writer, f RepoFlags, r *repo.Repository) {
 	if f.NoCache || f.CacheDir == "" {
 		return
 	}
@@ -95,7 +95,7 @@ func printCacheStats(w io.Writer, f RepoFlags, r *repo.Repository) {
 // hostRepoOptions are the options of a host pod's repository: the cache the plugin set up
 // in its environment, if any. A bad setting costs the cache, never the backup; it is
 // written to log for `kubectl logs`.
-func hostRepoOptions(getenv func(string) string, log io.Writer) repo.Options {
+func HostRepoOptions(getenv func(string) string, log io.Writer) repo.Options {
 	dir, size, err := CacheOptionsFromEnv(getenv)
 	if err != nil {
 		fmt.Fprintf(log, "no repository cache: %v\n", err)

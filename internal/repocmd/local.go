@@ -1,4 +1,4 @@
-package jobimage
+package repocmd
 
 import (
 	"context"
@@ -122,7 +122,7 @@ func Backup(ctx context.Context, f RepoFlags, bf BackupFlags, paths []string, ou
 	if s.Errors > 0 || s.Skipped > 0 {
 		fmt.Fprintf(out, "unreadable files: %d, skipped (sockets): %d\n", s.Errors, s.Skipped)
 	}
-	printCacheStats(out, f, r)
+	PrintCacheStats(out, f, r)
 	return nil
 }
 

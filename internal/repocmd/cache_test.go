@@ -1,4 +1,4 @@
-package jobimage
+package repocmd
 
 import (
 	"bytes"
@@ -89,7 +89,7 @@ func TestHostRepoOptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var log bytes.Buffer
-			got := hostRepoOptions(func(k string) string { return tt.env[k] }, &log)
+			got := HostRepoOptions(func(k string) string { return tt.env[k] }, &log)
 			if got != tt.want {
 				t.Errorf("options %+v, want %+v", got, tt.want)
 			}

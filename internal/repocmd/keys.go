@@ -1,4 +1,4 @@
-package jobimage
+package repocmd
 
 import (
 	"context"
