@@ -22,6 +22,8 @@ import (
 type RepoFlags struct {
 	URL          string
 	PasswordFile string // empty: STASH_PASSWORD
+	// Password, when set, is the password itself (the plugin has it from the Secret).
+	Password []byte
 	// CacheDir keeps index files and tree packs locally (empty: no cache), within
 	// CacheSize bytes (0: the engine's default). NoCache overrides both.
 	CacheDir  string
@@ -33,9 +35,12 @@ func (f RepoFlags) open(ctx context.Context) (*store.Store, []byte, error) {
 	if f.URL == "" {
 		return nil, nil, fmt.Errorf("no repository: give --repo URL (file:///dir, s3://bucket/prefix, gs://…, azblob://…)")
 	}
-	pw, err := repo.ReadPassword(f.PasswordFile)
-	if err != nil {
-		return nil, nil, err
+	pw := f.Password
+	if pw == nil {
+		var err error
+		if pw, err = repo.ReadPassword(f.PasswordFile); err != nil {
+			return nil, nil, err
+		}
 	}
 	st, err := store.Open(ctx, f.URL, store.Options{})
 	if err != nil {
