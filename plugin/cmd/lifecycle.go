@@ -55,8 +55,8 @@ func NewCmdPause(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra.Co
 func NewCmdResume(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &ConfigActionOptions{global: g, action: "resume", IOStreams: streams}
 	return o.command(&cobra.Command{
-		Use:   "resume CONFIG",
-		Short: "Resume a paused backup configuration's schedule",
+		Use:     "resume CONFIG",
+		Short:   "Resume a paused backup configuration's schedule",
 		Example: `  kubectl stash resume shop-backup`,
 	})
 }

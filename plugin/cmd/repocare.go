@@ -386,4 +386,3 @@ updated (kubectl stash repo create NAME --overwrite).`,
 	}
 	return cmd
 }
-
