@@ -135,12 +135,46 @@ func hostPodSpec(pp podParams, h workload.Host, repoClaim, repoFileURL string) (
 			return corev1.PodSpec{}, fmt.Errorf("runtime.resources: %w", err)
 		}
 	}
+	if len(rt.Env) > 0 {
+		var env []corev1.EnvVar
+		if err := json.Unmarshal(rt.Env, &env); err != nil {
+			return corev1.PodSpec{}, fmt.Errorf("runtime.env: %w", err)
+		}
+		ct.Env = append(ct.Env, env...)
+	}
+	if len(rt.EnvFrom) > 0 {
+		var from []corev1.EnvFromSource
+		if err := json.Unmarshal(rt.EnvFrom, &from); err != nil {
+			return corev1.PodSpec{}, fmt.Errorf("runtime.envFrom: %w", err)
+		}
+		// after the repository Secret: a key in both takes this one's value
+		ct.EnvFrom = append(ct.EnvFrom, from...)
+	}
+	medium := corev1.StorageMedium(rt.TempDirMedium)
 	pod := corev1.PodSpec{
 		RestartPolicy:      corev1.RestartPolicyNever,
 		ServiceAccountName: rt.ServiceAccount,
 		NodeSelector:       rt.NodeSelector,
-		Volumes:            []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+		Volumes:            []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: medium}}}},
 	}
+	for _, f := range []struct {
+		name string
+		raw  []byte
+		into any
+	}{{"affinity", rt.Affinity, &pod.Affinity}, {"imagePullSecrets", rt.ImagePullSecrets, &pod.ImagePullSecrets},
+		{"topologySpreadConstraints", rt.TopologySpreadConstraints, &pod.TopologySpreadConstraints}} {
+		if len(f.raw) > 0 {
+			if err := json.Unmarshal(f.raw, f.into); err != nil {
+				return corev1.PodSpec{}, fmt.Errorf("runtime.%s: %w", f.name, err)
+			}
+		}
+	}
+	pod.PriorityClassName = rt.PriorityClassName
+	pod.SchedulerName = rt.SchedulerName
+	if rt.RuntimeClassName != "" {
+		pod.RuntimeClassName = &rt.RuntimeClassName
+	}
+	pod.EnableServiceLinks = rt.EnableServiceLinks
 	if len(rt.Tolerations) > 0 {
 		if err := json.Unmarshal(rt.Tolerations, &pod.Tolerations); err != nil {
 			return corev1.PodSpec{}, fmt.Errorf("runtime.tolerations: %w", err)
@@ -170,7 +204,7 @@ func hostPodSpec(pp podParams, h workload.Host, repoClaim, repoFileURL string) (
 		}
 		budget := limit.Value() / 10 * 8
 		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "stash-cache", VolumeSource: corev1.VolumeSource{
-			EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &limit}}})
+			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: medium, SizeLimit: &limit}}})
 		ct.VolumeMounts = append(ct.VolumeMounts, corev1.VolumeMount{Name: "stash-cache", MountPath: CacheMountPath})
 		ct.Env = append(ct.Env, corev1.EnvVar{Name: repocmd.EnvCacheDir, Value: CacheMountPath},
 			corev1.EnvVar{Name: repocmd.EnvCacheSize, Value: strconv.FormatInt(budget, 10)})
@@ -183,11 +217,22 @@ func hostPodSpec(pp podParams, h workload.Host, repoClaim, repoFileURL string) (
 		ct.Env = append(ct.Env, corev1.EnvVar{Name: api.SecretKeyRepository, Value: repoFileURL})
 	}
 	if h.Node != "" {
-		pod.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
-				MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{h.Node}}},
-			}}},
-		}}
+		onNode := corev1.NodeSelectorRequirement{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{h.Node}}
+		if pod.Affinity == nil {
+			pod.Affinity = &corev1.Affinity{}
+		}
+		if pod.Affinity.NodeAffinity == nil {
+			pod.Affinity.NodeAffinity = &corev1.NodeAffinity{}
+		}
+		if req := pod.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution; req != nil && len(req.NodeSelectorTerms) > 0 {
+			// the runtime's own node affinity still holds, on the node of the volume
+			for i := range req.NodeSelectorTerms {
+				req.NodeSelectorTerms[i].MatchFields = append(req.NodeSelectorTerms[i].MatchFields, onNode)
+			}
+		} else {
+			pod.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{
+				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchFields: []corev1.NodeSelectorRequirement{onNode}}}}
+		}
 		// a DaemonSet's node may carry taints its pods tolerate; the host Job goes where they are
 		pod.Tolerations = append(pod.Tolerations, corev1.Toleration{Operator: corev1.TolerationOpExists})
 	}

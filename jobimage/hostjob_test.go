@@ -57,3 +57,50 @@ func TestHostJobCacheVolume(t *testing.T) {
 		})
 	}
 }
+
+// TestHostJobRuntimeSettings: the runtime settings of a manifest reach the host pod; a
+// host pinned to its volume's node keeps the user's node affinity too.
+func TestHostJobRuntimeSettings(t *testing.T) {
+	cfg := testConfig()
+	enable := false
+	cfg.Runtime = api.Runtime{
+		Env:                       []byte(`[{"name":"GOGC","value":"50"}]`),
+		EnvFrom:                   []byte(`[{"configMapRef":{"name":"proxy"}}]`),
+		Affinity:                  []byte(`{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"disk","operator":"In","values":["ssd"]}]}]}}}`),
+		ImagePullSecrets:          []byte(`[{"name":"registry"}]`),
+		TopologySpreadConstraints: []byte(`[{"maxSkew":1,"topologyKey":"zone","whenUnsatisfiable":"ScheduleAnyway"}]`),
+		PriorityClassName:         "backup-low", SchedulerName: "custom", RuntimeClassName: "gvisor", EnableServiceLinks: &enable,
+		TempDirMedium: "Memory",
+	}
+	host := workload.Host{Name: "host-0", Node: "node-7", Mounts: []workload.HostMount{{Volume: "data-0", MountPath: "/data",
+		Source: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data", ReadOnly: true}}}}}
+	job, err := HostJob(sessionJob("web-backup-x", time.Now()), cfg, host, "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := job.Spec.Template.Spec
+	ct := pod.Containers[0]
+	if last := ct.Env[len(ct.Env)-1]; last.Name != repocmd.EnvCacheSize {
+		t.Errorf("env ends with %v", last)
+	}
+	found := false
+	for _, e := range ct.Env {
+		found = found || (e.Name == "GOGC" && e.Value == "50")
+	}
+	if !found || len(ct.EnvFrom) != 2 || ct.EnvFrom[0].SecretRef.Name != cfg.Repository || ct.EnvFrom[1].ConfigMapRef.Name != "proxy" {
+		t.Errorf("env %v envFrom %v: want GOGC and the repository Secret before the ConfigMap", ct.Env, ct.EnvFrom)
+	}
+	terms := pod.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	if len(terms) != 1 || len(terms[0].MatchExpressions) != 1 || len(terms[0].MatchFields) != 1 || terms[0].MatchFields[0].Values[0] != "node-7" {
+		t.Errorf("node affinity %+v: want the user's expression and the volume's node", terms)
+	}
+	if pod.PriorityClassName != "backup-low" || pod.SchedulerName != "custom" || *pod.RuntimeClassName != "gvisor" || *pod.EnableServiceLinks ||
+		pod.ImagePullSecrets[0].Name != "registry" || pod.TopologySpreadConstraints[0].TopologyKey != "zone" {
+		t.Errorf("pod %+v", pod)
+	}
+	for _, v := range pod.Volumes {
+		if (v.Name == "tmp" || v.Name == "stash-cache") && v.EmptyDir.Medium != corev1.StorageMediumMemory {
+			t.Errorf("volume %s medium %q, want Memory", v.Name, v.EmptyDir.Medium)
+		}
+	}
+}

@@ -101,6 +101,9 @@ type RestoreConfig struct {
 	Timeout   string  `json:"timeout,omitempty"`
 	Image     string  `json:"image"`
 	Runtime   Runtime `json:"runtime,omitempty"`
+	// Alias names the target hosts as the backup configuration's alias named the hosts
+	// it backed up (Stash's target.alias): rules and source hosts use these names.
+	Alias string `json:"alias,omitempty"`
 }
 
 func (s *RestoreConfig) schema() int   { return s.SchemaVersion }

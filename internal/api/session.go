@@ -147,6 +147,30 @@ type Runtime struct {
 	CacheSize string `json:"cacheSize,omitempty"`
 	// NoCache runs host pods without a metadata cache.
 	NoCache bool `json:"noCache,omitempty"`
+	// TempDirMedium is the medium ("" for the node's disk, or Memory) of the host pods'
+	// /tmp and cache volumes: the seeds' tempDir.medium.
+	TempDirMedium string `json:"tempDirMedium,omitempty"`
+
+	// Env is a []core/v1.EnvVar added to the host pods' container.
+	Env json.RawMessage `json:"env,omitempty"`
+	// EnvFrom is a []core/v1.EnvFromSource added to the host pods' container, after the
+	// repository Secret (a key in both takes this one's value).
+	EnvFrom json.RawMessage `json:"envFrom,omitempty"`
+	// Affinity is a core/v1.Affinity of the session and host pods; a host pinned to the node
+	// of its volume keeps that requirement too.
+	Affinity json.RawMessage `json:"affinity,omitempty"`
+	// ImagePullSecrets is a []core/v1.LocalObjectReference of the session and host pods.
+	ImagePullSecrets json.RawMessage `json:"imagePullSecrets,omitempty"`
+	// TopologySpreadConstraints is a []core/v1.TopologySpreadConstraint of the session and
+	// host pods.
+	TopologySpreadConstraints json.RawMessage `json:"topologySpreadConstraints,omitempty"`
+	PriorityClassName         string          `json:"priorityClassName,omitempty"`
+	SchedulerName             string          `json:"schedulerName,omitempty"`
+	RuntimeClassName          string          `json:"runtimeClassName,omitempty"`
+	EnableServiceLinks        *bool           `json:"enableServiceLinks,omitempty"`
+	// ServiceAccountAnnotations annotate the ServiceAccount the plugin creates (not one
+	// ServiceAccount names): an IAM role for the object store, for instance.
+	ServiceAccountAnnotations map[string]string `json:"serviceAccountAnnotations,omitempty"`
 }
 
 // DefaultCacheSize is the size of a host pod's metadata cache volume.
@@ -173,6 +197,18 @@ type BackupConfig struct {
 	Timeout string  `json:"timeout,omitempty"`
 	Image   string  `json:"image"`
 	Runtime Runtime `json:"runtime,omitempty"`
+	// Paused suspends the schedule (the CronJob's suspend); triggered sessions still run.
+	Paused bool `json:"paused,omitempty"`
+	// Alias names the hosts as Stash does with target.alias: <alias> instead of host-0,
+	// <alias>-<ordinal> for a StatefulSet, <alias>-<node> for a DaemonSet.
+	Alias string `json:"alias,omitempty"`
+	// VolumeMounts are the volumes of the target (by name) mounted where the host pods
+	// back up (the seeds' target.volumeMounts); empty: the volumes the workload's
+	// containers mount at or above each path.
+	VolumeMounts []VolumeMount `json:"volumeMounts,omitempty"`
+	// Session is the KubeStash session (sessions[].name) this configuration was made
+	// from, so that it can be written back; empty from flags and Stash manifests.
+	Session string `json:"session,omitempty"`
 }
 
 // HostSpec is what one host pod backs up.

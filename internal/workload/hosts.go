@@ -40,6 +40,32 @@ type HostMount struct {
 	SubPath   string
 }
 
+// SingleHost is the name of the one host of a Deployment, ReplicaSet,
+// ReplicationController or PVC: host-0, or the alias (Stash's target.alias) instead.
+func SingleHost(alias string) string {
+	if alias != "" {
+		return alias
+	}
+	return "host-0"
+}
+
+// OrdinalHost is the name of a StatefulSet's host of that ordinal: host-<ordinal>, or
+// <alias>-<ordinal>.
+func OrdinalHost(alias string, ordinal int) string {
+	if alias != "" {
+		return fmt.Sprintf("%s-%d", alias, ordinal)
+	}
+	return fmt.Sprintf("host-%d", ordinal)
+}
+
+// NodeHost is the name of a DaemonSet's host on node: the node's name, or <alias>-<node>.
+func NodeHost(alias, node string) string {
+	if alias != "" {
+		return alias + "-" + node
+	}
+	return node
+}
+
 // ResolveHosts finds the hosts of cfg's target now: replica counts and nodes change
 // between sessions.
 func ResolveHosts(ctx context.Context, c kubernetes.Interface, ns string, cfg api.BackupConfig) ([]Host, error) {
@@ -95,7 +121,7 @@ func ResolveHosts(ctx context.Context, c kubernetes.Interface, ns string, cfg ap
 				}
 				return ""
 			}
-			h := hostFromTemplate(ctx, c, ns, cfg, fmt.Sprintf("host-%d", i), s.Spec.Template.Spec, claimOf)
+			h := hostFromTemplate(ctx, c, ns, cfg, OrdinalHost(cfg.Alias, i), s.Spec.Template.Spec, claimOf)
 			if h.Err == nil {
 				pod, err := c.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("%s-%d", s.Name, i), metav1.GetOptions{})
 				if err == nil && pod.Spec.NodeName != "" && pod.DeletionTimestamp == nil {
@@ -125,7 +151,7 @@ func ResolveHosts(ctx context.Context, c kubernetes.Interface, ns string, cfg ap
 			}
 			seen[p.Spec.NodeName] = true
 			// the seed: a daemon pod's host is named after its node
-			h := hostFromTemplate(ctx, c, ns, cfg, p.Spec.NodeName, d.Spec.Template.Spec, func(string) string { return "" })
+			h := hostFromTemplate(ctx, c, ns, cfg, NodeHost(cfg.Alias, p.Spec.NodeName), d.Spec.Template.Spec, func(string) string { return "" })
 			h.Node = p.Spec.NodeName // node-local data (hostPath) is only on that node
 			hosts = append(hosts, h)
 		}
@@ -143,7 +169,7 @@ func ResolveHosts(ctx context.Context, c kubernetes.Interface, ns string, cfg ap
 		if mp == "" {
 			mp = "/data"
 		}
-		h := Host{Name: "host-0", Mounts: []HostMount{{Volume: "data", MountPath: mp,
+		h := Host{Name: SingleHost(cfg.Alias), Mounts: []HostMount{{Volume: "data", MountPath: mp,
 			Source: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name, ReadOnly: true}}}}}
 		for _, p := range cfg.Paths {
 			if !under(p, mp) {
@@ -167,7 +193,7 @@ func ResolveHosts(ctx context.Context, c kubernetes.Interface, ns string, cfg ap
 // singleHost is the seed's host-0 of a Deployment, ReplicaSet or ReplicationController:
 // all pods share the volumes, one backup covers them.
 func singleHost(ctx context.Context, c kubernetes.Interface, ns string, cfg api.BackupConfig, spec corev1.PodSpec, sel *metav1.LabelSelector) ([]Host, error) {
-	h := hostFromTemplate(ctx, c, ns, cfg, "host-0", spec, func(string) string { return "" })
+	h := hostFromTemplate(ctx, c, ns, cfg, SingleHost(cfg.Alias), spec, func(string) string { return "" })
 	if h.Err == nil {
 		pods, err := podsOf(ctx, c, ns, sel)
 		if err != nil {
@@ -208,8 +234,15 @@ func hostFromTemplate(ctx context.Context, c kubernetes.Interface, ns string, cf
 		volumes[v.Name] = v
 	}
 	var mounts []corev1.VolumeMount
-	for _, ct := range append(append([]corev1.Container(nil), spec.InitContainers...), spec.Containers...) {
-		mounts = append(mounts, ct.VolumeMounts...)
+	if len(cfg.VolumeMounts) > 0 {
+		// the seed's target.volumeMounts: these volumes, mounted where it says
+		for _, vm := range cfg.VolumeMounts {
+			mounts = append(mounts, corev1.VolumeMount{Name: vm.Name, MountPath: vm.MountPath})
+		}
+	} else {
+		for _, ct := range append(append([]corev1.Container(nil), spec.InitContainers...), spec.Containers...) {
+			mounts = append(mounts, ct.VolumeMounts...)
+		}
 	}
 	added := map[string]bool{}
 	for _, p := range cfg.Paths {

@@ -29,7 +29,7 @@ func ResolveRestoreHosts(ctx context.Context, c kubernetes.Interface, ns string,
 	}
 	apps := c.AppsV1()
 	single := func(spec corev1.PodSpec, sel *metav1.LabelSelector) ([]Host, error) {
-		h := restoreHost(ctx, c, ns, cfg, "host-0", spec, func(string) string { return "" })
+		h := restoreHost(ctx, c, ns, cfg, SingleHost(cfg.Alias), spec, func(string) string { return "" })
 		if h.Err == nil {
 			pods, err := podsOf(ctx, c, ns, sel)
 			if err != nil {
@@ -99,7 +99,7 @@ func ResolveRestoreHosts(ctx context.Context, c kubernetes.Interface, ns string,
 				}
 				return ""
 			}
-			h := restoreHost(ctx, c, ns, cfg, fmt.Sprintf("host-%d", i), s.Spec.Template.Spec, claimOf)
+			h := restoreHost(ctx, c, ns, cfg, OrdinalHost(cfg.Alias, i), s.Spec.Template.Spec, claimOf)
 			if h.Err == nil {
 				pod, err := c.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("%s-%d", s.Name, i), metav1.GetOptions{})
 				if err == nil && pod.Spec.NodeName != "" && pod.DeletionTimestamp == nil {
@@ -128,7 +128,7 @@ func ResolveRestoreHosts(ctx context.Context, c kubernetes.Interface, ns string,
 				continue
 			}
 			seen[p.Spec.NodeName] = true
-			h := restoreHost(ctx, c, ns, cfg, p.Spec.NodeName, d.Spec.Template.Spec, func(string) string { return "" })
+			h := restoreHost(ctx, c, ns, cfg, NodeHost(cfg.Alias, p.Spec.NodeName), d.Spec.Template.Spec, func(string) string { return "" })
 			h.Node = p.Spec.NodeName
 			hosts = append(hosts, h)
 		}
@@ -146,7 +146,7 @@ func ResolveRestoreHosts(ctx context.Context, c kubernetes.Interface, ns string,
 		if mp == "" {
 			mp = "/data"
 		}
-		h := Host{Name: "host-0", Mounts: []HostMount{{Volume: "data", MountPath: mp,
+		h := Host{Name: SingleHost(cfg.Alias), Mounts: []HostMount{{Volume: "data", MountPath: mp,
 			Source: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name}}}}}
 		h.Err = claimWritable(pvc)
 		if h.Err == nil && hasMode(pvc, corev1.ReadWriteOnce) {
@@ -165,7 +165,7 @@ func ResolveRestoreHosts(ctx context.Context, c kubernetes.Interface, ns string,
 func newStatefulSetHosts(ctx context.Context, c kubernetes.Interface, ns string, cfg api.RestoreConfig) []Host {
 	var hosts []Host
 	for i := range cfg.Replicas {
-		h := Host{Name: fmt.Sprintf("host-%d", i)}
+		h := Host{Name: OrdinalHost(cfg.Alias, i)}
 		for _, tmpl := range cfg.VolumeClaimTemplates {
 			mp := ""
 			for _, vm := range cfg.VolumeMounts {

@@ -78,6 +78,7 @@ func Build(cfg api.BackupConfig, ns string) (Objects, error) {
 	}
 	if createSA {
 		o.ServiceAccount = &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: meta(name)}
+		o.ServiceAccount.Annotations = cfg.Runtime.ServiceAccountAnnotations
 	}
 	o.Role = &rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}, ObjectMeta: meta(name),
 		Rules: Rules(cfg.Target)}
@@ -85,7 +86,8 @@ func Build(cfg api.BackupConfig, ns string) (Objects, error) {
 		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
 		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}}}
 
-	schedule, suspend := cfg.Schedule, false
+	// paused: the schedule is kept and suspended, as Stash's spec.paused
+	schedule, suspend := cfg.Schedule, cfg.Paused
 	if schedule == "" {
 		schedule, suspend = NeverSchedule, true
 	}
@@ -184,7 +186,31 @@ func sessionPodSpec(image, repository string, rt api.Runtime, sa, mode string) (
 			return spec, fmt.Errorf("runtime.tolerations: %w", err)
 		}
 	}
-	return spec, nil
+	return spec, applyPodRuntime(&spec, rt)
+}
+
+// applyPodRuntime sets the pod-level runtime settings a session pod shares with its
+// host pods: placement, priority, image pull secrets (it runs the same image).
+func applyPodRuntime(spec *corev1.PodSpec, rt api.Runtime) error {
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		into any
+	}{{"affinity", rt.Affinity, &spec.Affinity}, {"imagePullSecrets", rt.ImagePullSecrets, &spec.ImagePullSecrets},
+		{"topologySpreadConstraints", rt.TopologySpreadConstraints, &spec.TopologySpreadConstraints}} {
+		if len(f.raw) > 0 {
+			if err := json.Unmarshal(f.raw, f.into); err != nil {
+				return fmt.Errorf("runtime.%s: %w", f.name, err)
+			}
+		}
+	}
+	spec.PriorityClassName = rt.PriorityClassName
+	spec.SchedulerName = rt.SchedulerName
+	if rt.RuntimeClassName != "" {
+		spec.RuntimeClassName = &rt.RuntimeClassName
+	}
+	spec.EnableServiceLinks = rt.EnableServiceLinks
+	return nil
 }
 
 // Rules are what a configuration's jobs may do, in its namespace only (docs/rbac.md says

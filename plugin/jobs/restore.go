@@ -82,6 +82,7 @@ func BuildRestore(cfg api.RestoreConfig, ns string, claims []*corev1.PersistentV
 	}
 	if createSA {
 		o.ServiceAccount = &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: meta(name)}
+		o.ServiceAccount.Annotations = cfg.Runtime.ServiceAccountAnnotations
 	}
 	o.Role = &rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}, ObjectMeta: meta(name),
 		Rules: RestoreRules(cfg.Target, cfg.ScaleDown)}
