@@ -1,0 +1,10 @@
+# The command line cannot say everything these manifests do (--ignore-unsupported: warn and leave it out):
+#   backup sts-backup: the container securityContext has no flag form (--run-as-user and --run-as-group make one that drops every capability)
+#   backup sts-backup: pod securityContext has no flag: use the manifest (kubectl stash backup -f)
+#   backup sts-backup: env has no flag: use the manifest (kubectl stash backup -f)
+#   backup sts-backup: envFrom has no flag: use the manifest (kubectl stash backup -f)
+#   backup sts-backup: affinity has no flag: use the manifest (kubectl stash backup -f)
+#   backup sts-backup: imagePullSecrets has no flag: use the manifest (kubectl stash backup -f)
+#   backup sts-backup: priorityClassName has no flag: use the manifest (kubectl stash backup -f)
+#   backup sts-backup: serviceAccountAnnotations has no flag: use the manifest (kubectl stash backup -f)
+#   backup sts-backup: tempDir medium has no flag: use the manifest (kubectl stash backup -f)
