@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
+	"github.com/kubectl-stash/kubectl-stash/internal/manifest"
 	"github.com/kubectl-stash/kubectl-stash/internal/workload"
 	"github.com/kubectl-stash/kubectl-stash/plugin/jobs"
 	"github.com/kubectl-stash/kubectl-stash/plugin/repository"
@@ -38,15 +39,23 @@ type BackupOptions struct {
 	Retention    api.Retention
 	HistoryLimit int
 	Timeout      time.Duration
+	VolumeMounts []string
+	Alias        string
+	Paused       bool
 
 	RuntimeFlags
+	ManifestFlags
 
 	DryRun string
 	Output string
 
 	namespace string
+	newClient clientsetFunc
 	client    kubernetes.Interface
 	cfg       api.BackupConfig
+	// set is what -f read; cfgs are the configurations to create (cfg, or set's).
+	set  *manifest.Set
+	cfgs []api.BackupConfig
 
 	genericiooptions.IOStreams
 }
@@ -62,9 +71,13 @@ var targetKinds = map[string]string{
 
 // NewCmdBackup returns `kubectl stash backup`.
 func NewCmdBackup(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &BackupOptions{global: g, IOStreams: streams, HistoryLimit: 5, DryRun: "none"}
+	return newCmdBackup(&BackupOptions{global: g, IOStreams: streams, HistoryLimit: 5, DryRun: "none"})
+}
+
+func newCmdBackup(o *BackupOptions) *cobra.Command {
+	g := o.global
 	cmd := &cobra.Command{
-		Use:   "backup KIND/NAME --repo REPOSITORY --paths PATH[,PATH]",
+		Use:   "backup (KIND/NAME --repo REPOSITORY --paths PATH[,PATH] | -f FILE)",
 		Short: "Create or update a backup configuration (a CronJob) for a workload or volume",
 		Long: `Create or update the backup configuration of a Deployment, StatefulSet, DaemonSet,
 ReplicaSet, ReplicationController or stand-alone PVC: a ServiceAccount, a Role, a
@@ -73,7 +86,13 @@ the target's hosts (host-0; host-<ordinal> for a StatefulSet; the node name for 
 DaemonSet) and backs up each host's paths in a Job of its own, one snapshot per path.
 
 Without --schedule the configuration only runs when triggered (kubectl stash trigger).
-Running the command again with other flags updates the configuration in place.`,
+Running the command again with other flags updates the configuration in place.
+
+With -f, the configurations are Stash or KubeStash BackupConfigurations instead (with the
+Repositories, BackupStorages, RetentionPolicies and Secrets they name, which become
+repository Secrets): every field kubectl-stash can honour is, and a field it cannot is
+refused with its file, line and field path before anything is created
+(--ignore-unsupported warns instead). See docs/manifests.md.`,
 		Example: `  # Back up /source/data of a Deployment every night at 1:30, keeping 7 daily snapshots
   kubectl stash backup deployment/shop --repo s3-repo --paths /source/data \
     --schedule "30 1 * * *" --keep-daily 7
@@ -89,8 +108,22 @@ Running the command again with other flags updates the configuration in place.`,
     --ionice-class 3 --cpu-limit 500m --memory-limit 512Mi
 
   # Print the objects instead of creating them, for GitOps
-  kubectl stash backup deployment/shop --repo s3-repo --paths /source/data --dry-run=client -o yaml`,
-		Args: cobra.ExactArgs(1),
+  kubectl stash backup deployment/shop --repo s3-repo --paths /source/data --dry-run=client -o yaml
+
+  # A Stash BackupConfiguration (with its Repository and Secret), as Stash would run it
+  kubectl stash backup -f stash-backup.yaml
+
+  # The flags as a KubeStash manifest
+  kubectl stash backup deployment/shop --repo s3-repo --paths /source/data --dry-run=client -o kubestash`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if o.Filename != "" {
+				if len(args) > 0 {
+					return fmt.Errorf("%s with -f: the manifests name the targets", args[0])
+				}
+				return onlyWith(cmd, "dry-run", "output")
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.RuntimeFlags.changed(cmd)
 			if err := o.Complete(args); err != nil {
@@ -116,29 +149,43 @@ Running the command again with other flags updates the configuration in place.`,
 	f.IntVar(&o.Retention.KeepWeekly, "keep-weekly", 0, "retention: keep the newest snapshot of each of the last N weeks")
 	f.IntVar(&o.Retention.KeepMonthly, "keep-monthly", 0, "retention: keep the newest snapshot of each of the last N months")
 	f.IntVar(&o.Retention.KeepYearly, "keep-yearly", 0, "retention: keep the newest snapshot of each of the last N years")
-	f.StringArrayVar(&o.Retention.KeepTags, "keep-tag", nil, "retention: keep every snapshot with all these tags (comma-separated); repeatable")
+	f.StringArrayVar(&o.Retention.KeepTags, "keep-tag", nil, "retention: keep every snapshot with these tags (TAG or TAG,TAG: all of them); repeatable")
 	f.IntVar(&o.HistoryLimit, "history-limit", o.HistoryLimit, "sessions (Jobs) to keep, succeeded and failed each")
+	f.StringArrayVar(&o.VolumeMounts, "volume-mount", nil, "NAME:PATH: back up the target's volume NAME, mounted at PATH in the backup pods, instead of the volumes its containers mount at the paths (the seeds' target.volumeMounts); repeatable")
+	f.StringVar(&o.Alias, "alias", "", "name the hosts <alias>, <alias>-<ordinal>, <alias>-<node> instead of host-0, host-<ordinal>, <node> (Stash's target.alias)")
+	f.BoolVar(&o.Paused, "paused", false, "create the configuration paused: its schedule is suspended (kubectl stash resume starts it); triggers still run")
 	f.DurationVar(&o.Timeout, "timeout", 0, "fail hosts still running after this long (e.g. 2h); 0: no limit")
 	o.RuntimeFlags.addFlags(f, "backup")
+	o.ManifestFlags.addFlags(f, "backup configurations")
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, "none, client (print the objects) or server (send them, persist nothing)")
 	f.Lookup("dry-run").NoOptDefVal = "client"
 	_ = cmd.RegisterFlagCompletionFunc("repo", g.complete(completeRepositories))
 	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
-	f.StringVarP(&o.Output, "output", "o", "", "yaml or json: print the objects")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json", "stash", "kubestash"}, cobra.ShellCompDirectiveNoFileComp))
+	f.StringVarP(&o.Output, "output", "o", "", "yaml or json: print the objects; stash or kubestash (with --dry-run=client): print the configuration as that manifest")
 	return cmd
 }
 
-// Complete parses the target and builds the configuration.
+// Complete parses the target, or reads the manifests of -f.
 func (o *BackupOptions) Complete(args []string) error {
-	o.Target = args[0]
-	ns, _, err := o.global.ConfigFlags.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return err
+	var err error
+	if o.Filename != "" {
+		if o.set, o.namespace, err = o.ManifestFlags.read(o.global, o.In, o.ErrOut); err != nil {
+			return err
+		}
+	} else {
+		o.Target = args[0]
+		ns, _, err := o.global.ConfigFlags.ToRawKubeConfigLoader().Namespace()
+		if err != nil {
+			return err
+		}
+		o.namespace = ns
 	}
-	o.namespace = ns
 	if o.DryRun != "client" {
-		o.client, err = clientsetFromFlags(o.global)()
+		if o.newClient == nil {
+			o.newClient = clientsetFromFlags(o.global)
+		}
+		o.client, err = o.newClient()
 	}
 	return err
 }
@@ -156,8 +203,15 @@ func parseTarget(s string) (api.Target, error) {
 	return api.Target{Kind: k, Name: name}, nil
 }
 
-// Validate checks the flags and builds the configuration; it touches no cluster.
+// Validate checks the flags and builds the configuration (or takes those of -f); it
+// touches no cluster.
 func (o *BackupOptions) Validate() error {
+	if err := validateDryRunOutput(o.DryRun, o.Output, true); err != nil {
+		return err
+	}
+	if o.set != nil {
+		return o.validateManifests()
+	}
 	t, err := parseTarget(o.Target)
 	if err != nil {
 		return err
@@ -205,48 +259,143 @@ func (o *BackupOptions) Validate() error {
 	if err != nil {
 		return err
 	}
-	switch o.DryRun {
-	case "none", "client", "server":
-	default:
-		return fmt.Errorf("--dry-run %q: want none, client or server", o.DryRun)
+	var mounts []api.VolumeMount
+	for _, s := range o.VolumeMounts {
+		n, p, ok := strings.Cut(s, ":")
+		if !ok || n == "" || !path.IsAbs(p) {
+			return fmt.Errorf("--volume-mount %q: want NAME:/absolute/path", s)
+		}
+		mounts = append(mounts, api.VolumeMount{Name: n, MountPath: path.Clean(p)})
 	}
-	switch o.Output {
-	case "", "yaml", "json":
-	default:
-		return fmt.Errorf("--output %q: want yaml or json", o.Output)
+	if len(mounts) > 0 && t.Kind == "pvc" {
+		return fmt.Errorf("--volume-mount is for workloads; a pvc target is mounted at --mount-path")
+	}
+	if o.Alias != "" {
+		if errs := validation.IsDNS1123Label(o.Alias); len(errs) > 0 || len(o.Alias) > 40 {
+			return fmt.Errorf("--alias %q: want a DNS label of at most 40 characters", o.Alias)
+		}
 	}
 	o.cfg = api.BackupConfig{SchemaVersion: api.SchemaVersion, Name: name, Target: t, Repository: o.Repository,
 		Paths: paths, Excludes: o.Excludes, Schedule: o.Schedule, Retention: o.Retention, HistoryLimit: o.HistoryLimit,
-		Image: o.global.JobImage(), Runtime: rt}
+		Image: o.global.JobImage(), Runtime: rt, Paused: o.Paused, Alias: o.Alias, VolumeMounts: mounts}
 	if t.Kind == "pvc" {
 		o.cfg.MountPath = path.Clean(o.MountPath)
 	}
 	if o.Timeout > 0 {
 		o.cfg.Timeout = o.Timeout.String()
 	}
+	o.cfgs = []api.BackupConfig{o.cfg}
 	return nil
 }
 
-// Run checks what the configuration refers to, then creates or updates its objects.
-func (o *BackupOptions) Run(ctx context.Context) error {
-	objs, err := jobs.Build(o.cfg, o.namespace)
-	if err != nil {
+// validateDryRunOutput checks --dry-run and -o; server says whether the verb has a server
+// dry run.
+func validateDryRunOutput(dryRun, output string, server bool) error {
+	switch {
+	case dryRun == "none", dryRun == "client", dryRun == "server" && server:
+	case server:
+		return fmt.Errorf("--dry-run %q: want none, client or server", dryRun)
+	default:
+		return fmt.Errorf("--dry-run %q: want none or client", dryRun)
+	}
+	switch output {
+	case "", "yaml", "json":
+	case manifest.FormatStash, manifest.FormatKubeStash:
+		if dryRun != "client" {
+			return fmt.Errorf("-o %s prints a manifest instead of creating anything: add --dry-run=client", output)
+		}
+	default:
+		return fmt.Errorf("--output %q: want yaml or json (or stash or kubestash, with --dry-run=client)", output)
+	}
+	return nil
+}
+
+// validateManifests takes the configurations of -f.
+func (o *BackupOptions) validateManifests() error {
+	if err := o.ManifestFlags.foreign(o.set, "backup", o.ErrOut); err != nil {
 		return err
+	}
+	if len(o.set.Backups) == 0 {
+		return fmt.Errorf("no BackupConfiguration in the manifests of -f %s: kubectl stash backup -f creates backup configurations (repositories alone: kubectl stash repo create)", o.Filename)
+	}
+	if err := validateRepositories(o.set); err != nil {
+		return err
+	}
+	for _, b := range o.set.Backups {
+		cfg := b.Config
+		cfg.Image = o.global.JobImage()
+		o.cfgs = append(o.cfgs, cfg)
+	}
+	return nil
+}
+
+// Run checks what the configurations refer to, then creates or updates their objects
+// (and the repository Secrets of -f's Repositories first).
+func (o *BackupOptions) Run(ctx context.Context) error {
+	if o.Output == manifest.FormatStash || o.Output == manifest.FormatKubeStash {
+		set := o.set
+		if set == nil {
+			set = &manifest.Set{Namespace: o.namespace, Backups: []manifest.Backup{{Config: o.cfg}}}
+		}
+		return printManifest(o.Out, o.ErrOut, set, o.Output, o.IgnoreUnsupported)
+	}
+	var all []runtime.Object
+	built := make([]jobs.Objects, len(o.cfgs))
+	for i, cfg := range o.cfgs {
+		objs, err := jobs.Build(cfg, o.namespace)
+		if err != nil {
+			return err
+		}
+		built[i] = objs
+	}
+	var repos []manifest.Repository
+	if o.set != nil {
+		repos = o.set.Repositories
 	}
 	if o.DryRun == "client" {
-		return printObjects(o.Out, objs.List(), o.Output)
+		for _, r := range repos {
+			all = append(all, repository.NewSecret(r.Name, o.namespace, r.URL, r.Password, r.Env))
+		}
+		for _, objs := range built {
+			all = append(all, objs.List()...)
+		}
+		return printObjects(o.Out, all, o.Output)
 	}
-	if err := checkRepositorySecret(ctx, o.client, o.namespace, o.cfg.Repository); err != nil {
+	info := o.Out
+	if o.Output != "" {
+		info = o.ErrOut
+	}
+	for _, r := range repos {
+		// Stash initialises a Repository's backend before its first backup: so does this
+		if err := ensureRepository(ctx, o.global, o.IOStreams, info, o.client, o.namespace, r, o.DryRun == "none", o.DryRun == "server"); err != nil {
+			return err
+		}
+	}
+	for i, cfg := range o.cfgs {
+		if err := o.runOne(ctx, cfg, built[i]); err != nil {
+			return err
+		}
+		all = append(all, built[i].List()...)
+	}
+	if o.Output != "" {
+		return printObjects(o.Out, all, o.Output)
+	}
+	return nil
+}
+
+// runOne checks what one configuration refers to, then creates or updates its objects.
+func (o *BackupOptions) runOne(ctx context.Context, cfg api.BackupConfig, objs jobs.Objects) error {
+	if err := checkRepositorySecret(ctx, o.client, o.namespace, cfg.Repository); err != nil {
 		return err
 	}
-	hosts, err := workload.ResolveHosts(ctx, o.client, o.namespace, o.cfg)
+	hosts, err := workload.ResolveHosts(ctx, o.client, o.namespace, cfg)
 	if err != nil {
 		return err
 	}
 	for _, h := range hosts {
 		// a host that cannot be backed up now would fail every session: say so now
 		if h.Err != nil {
-			return fmt.Errorf("%s: %s: %w", o.cfg.Target, h.Name, h.Err)
+			return fmt.Errorf("%s: %s: %w", cfg.Target, h.Name, h.Err)
 		}
 	}
 	results, err := jobs.Apply(ctx, o.client, objs.List(), o.DryRun == "server")
@@ -259,13 +408,16 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if o.Output != "" {
-		return printObjects(o.Out, objs.List(), o.Output)
+		return nil
 	}
-	when := "runs only when triggered: kubectl stash trigger " + o.cfg.Name
-	if o.cfg.Schedule != "" {
-		when = fmt.Sprintf("runs on schedule %q", o.cfg.Schedule)
+	when := "runs only when triggered: kubectl stash trigger " + cfg.Name
+	switch {
+	case cfg.Schedule != "" && cfg.Paused:
+		when = fmt.Sprintf("is paused (schedule %q; kubectl stash resume %s starts it)", cfg.Schedule, cfg.Name)
+	case cfg.Schedule != "":
+		when = fmt.Sprintf("runs on schedule %q", cfg.Schedule)
 	}
-	fmt.Fprintf(o.Out, "backup configuration %s of %s (%d host(s) now) %s\n", o.cfg.Name, o.cfg.Target, len(hosts), when)
+	fmt.Fprintf(o.Out, "backup configuration %s of %s (%d host(s) now) %s\n", cfg.Name, cfg.Target, len(hosts), when)
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
+	"github.com/kubectl-stash/kubectl-stash/internal/manifest"
 	"github.com/kubectl-stash/kubectl-stash/internal/restoreplan"
 	"github.com/kubectl-stash/kubectl-stash/internal/workload"
 	"github.com/kubectl-stash/kubectl-stash/plugin/jobs"
@@ -53,8 +55,10 @@ type RestoreOptions struct {
 	ScaleDown    bool
 	Timeout      time.Duration
 	Wait         bool
+	Alias        string
 
 	RuntimeFlags
+	ManifestFlags
 
 	DryRun string
 	Output string
@@ -65,6 +69,13 @@ type RestoreOptions struct {
 	cfg       api.RestoreConfig
 	// claimTemplate is the PVC of --volume-claim-template.
 	claimTemplate *corev1.PersistentVolumeClaim
+	// claimTemplates are the claim templates of a manifest (-f), for the restore run now.
+	claimTemplates []corev1.PersistentVolumeClaim
+	// set is what -f read.
+	set *manifest.Set
+	// fromRepository: the snapshots are those of the configuration writing to the
+	// repository, found when the restore runs (a Stash manifest's way).
+	fromRepository bool
 
 	genericiooptions.IOStreams
 }
@@ -77,7 +88,7 @@ func NewCmdRestore(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra.
 func newCmdRestore(o *RestoreOptions) *cobra.Command {
 	g := o.global
 	cmd := &cobra.Command{
-		Use:   "restore KIND/NAME --repo REPOSITORY [--from-config CONFIG | --source-target KIND/NAME] [--rule RULE]...",
+		Use:   "restore (KIND/NAME --repo REPOSITORY [--from-config CONFIG | --source-target KIND/NAME] [--rule RULE]... | -f FILE)",
 		Short: "Restore snapshots into a workload's or a PVC's volumes (a restore session)",
 		Long: `Start a restore session: a Job that finds the target's hosts (host-0; host-<ordinal> for
 a StatefulSet; the node name for a DaemonSet), applies the restore rules, and restores
@@ -98,7 +109,12 @@ checked before anything is created.
 A StatefulSet that does not exist yet is restored into with --replicas and
 --volume-claim-template: the claims <template>-<name>-<ordinal> are created and filled, and
 the StatefulSet created afterwards with the same template starts with its data. A PVC that
-does not exist is created with --size (and --storage-class).`,
+does not exist is created with --size (and --storage-class).
+
+With -f, the sessions are Stash or KubeStash RestoreSessions instead (the seed's rules,
+target.replicas and volumeClaimTemplates with ${POD_ORDINAL} included); a field
+kubectl-stash cannot honour is refused with its file, line and field path before anything
+is created (--ignore-unsupported warns instead). See docs/manifests.md.`,
 		Example: `  # Put the latest backup of a Deployment's data back in place, with the app stopped
   kubectl stash restore deployment/shop --repo s3-repo --from-config shop-backup --scale-down --wait
 
@@ -113,8 +129,19 @@ does not exist is created with --size (and --storage-class).`,
     --snapshot 1a2b3c4d --size 5Gi --mount-path /source/data --include '*.sql'
 
   # Only add what is missing, and show the objects instead of creating them
-  kubectl stash restore deployment/shop --repo s3-repo --overwrite never --dry-run=client -o yaml`,
-		Args: cobra.ExactArgs(1),
+  kubectl stash restore deployment/shop --repo s3-repo --overwrite never --dry-run=client -o yaml
+
+  # A Stash RestoreSession, as Stash would run it
+  kubectl stash restore -f restoresession.yaml --wait`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if o.Filename != "" {
+				if len(args) > 0 {
+					return fmt.Errorf("%s with -f: the manifests name the targets", args[0])
+				}
+				return onlyWith(cmd, "dry-run", "output", "wait")
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.RuntimeFlags.changed(cmd)
 			if err := o.Complete(args); err != nil {
@@ -148,19 +175,37 @@ does not exist is created with --size (and --storage-class).`,
 	f.BoolVar(&o.ScaleDown, "scale-down", false, "scale the workload to 0 for the restore and back afterwards (the count is recorded on it first)")
 	f.DurationVar(&o.Timeout, "timeout", 0, "fail hosts still running after this long; 0: no limit")
 	f.BoolVar(&o.Wait, "wait", false, "follow the session and exit non-zero unless it Succeeded")
+	f.StringVar(&o.Alias, "alias", "", "the hosts are named <alias>, <alias>-<ordinal>, <alias>-<node> (the backup configuration's --alias)")
 	o.RuntimeFlags.addFlags(f, "restore")
+	o.ManifestFlags.addFlags(f, "restore sessions")
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, "none, or client: print the objects, create nothing")
 	f.Lookup("dry-run").NoOptDefVal = "client"
-	f.StringVarP(&o.Output, "output", "o", "", "yaml or json: print the objects")
+	f.StringVarP(&o.Output, "output", "o", "", "yaml or json: print the objects; stash or kubestash (with --dry-run=client): print the session as that manifest")
 	_ = cmd.RegisterFlagCompletionFunc("repo", g.complete(completeRepositories))
 	_ = cmd.RegisterFlagCompletionFunc("overwrite", cobra.FixedCompletions([]string{"never", "if-newer", "always"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json", "stash", "kubestash"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
-// Complete reads the target, the namespace and, unless only printing, the client.
+// Complete reads the target (or the manifests of -f), the namespace and, unless only
+// printing, the client.
 func (o *RestoreOptions) Complete(args []string) error {
+	if o.Filename != "" {
+		set, ns, err := o.ManifestFlags.read(o.global, o.In, o.ErrOut)
+		if err != nil {
+			return err
+		}
+		o.set, o.namespace = set, ns
+		if o.DryRun == "client" {
+			return nil
+		}
+		if o.newClient == nil {
+			o.newClient = clientsetFromFlags(o.global)
+		}
+		o.client, err = o.newClient()
+		return err
+	}
 	o.Target = args[0]
 	if o.DryRun == "client" {
 		ns, _, err := o.global.ConfigFlags.ToRawKubeConfigLoader().Namespace()
@@ -173,8 +218,15 @@ func (o *RestoreOptions) Complete(args []string) error {
 	return completeClient(o.global, o.newClient, &o.namespace, &o.client)
 }
 
-// Validate checks the flags and builds the restore configuration; it touches no cluster.
+// Validate checks the flags and builds the restore configuration (or takes those of -f);
+// it touches no cluster.
 func (o *RestoreOptions) Validate() error {
+	if err := validateDryRunOutput(o.DryRun, o.Output, false); err != nil {
+		return err
+	}
+	if o.set != nil {
+		return o.validateManifests()
+	}
 	t, err := parseTarget(o.Target)
 	if err != nil {
 		return err
@@ -290,17 +342,12 @@ func (o *RestoreOptions) Validate() error {
 	if err != nil {
 		return err
 	}
-	switch o.DryRun {
-	case "none", "client":
-	default:
-		return fmt.Errorf("--dry-run %q: want none or client", o.DryRun)
+	if o.Alias != "" {
+		if errs := validation.IsDNS1123Label(o.Alias); len(errs) > 0 || len(o.Alias) > 40 {
+			return fmt.Errorf("--alias %q: want a DNS label of at most 40 characters", o.Alias)
+		}
 	}
-	switch o.Output {
-	case "", "yaml", "json":
-	default:
-		return fmt.Errorf("--output %q: want yaml or json", o.Output)
-	}
-	o.cfg = api.RestoreConfig{SchemaVersion: api.SchemaVersion, Name: name, Target: t, Repository: o.Repository,
+	o.cfg = api.RestoreConfig{Alias: o.Alias, SchemaVersion: api.SchemaVersion, Name: name, Target: t, Repository: o.Repository,
 		FromConfig: o.FromConfig, SourceTarget: source, Rules: rules, Paths: paths, Includes: o.Includes, Excludes: o.Excludes,
 		Overwrite: o.Overwrite, Delete: o.Delete, Replicas: o.Replicas, VolumeMounts: mounts, ScaleDown: o.ScaleDown,
 		Image: o.global.JobImage(), Runtime: rt}
@@ -324,6 +371,44 @@ func (o *RestoreOptions) Validate() error {
 		o.cfg.Timeout = o.Timeout.String()
 	}
 	return nil
+}
+
+// validateManifests takes the restore sessions of -f.
+func (o *RestoreOptions) validateManifests() error {
+	if err := o.ManifestFlags.foreign(o.set, "restore", o.ErrOut); err != nil {
+		return err
+	}
+	if len(o.set.Restores) == 0 {
+		return fmt.Errorf("no RestoreSession in the manifests of -f %s: kubectl stash restore -f starts restore sessions", o.Filename)
+	}
+	for _, b := range o.set.Backups {
+		fmt.Fprintf(o.ErrOut, "note: %s %s is read to know whose snapshots are restored; it is not created (kubectl stash backup -f creates it)\n", b.Origin.Kind, b.Config.Name)
+	}
+	if err := validateRepositories(o.set); err != nil {
+		return err
+	}
+	for i := range o.set.Restores {
+		o.set.Restores[i].Config.Image = o.global.JobImage()
+	}
+	return nil
+}
+
+// use makes a restore of the manifests the one Run runs.
+func (o *RestoreOptions) use(r manifest.Restore) {
+	o.cfg = r.Config
+	o.claimTemplates = r.ClaimTemplates
+	o.claimTemplate = nil
+	o.Replicas, o.MountPath, o.Size = r.Config.Replicas, r.Config.MountPath, ""
+	o.fromRepository = r.SourceFromRepository
+}
+
+// templates are the claim templates of the restore: --volume-claim-template's, or the
+// manifest's.
+func (o *RestoreOptions) templates() []corev1.PersistentVolumeClaim {
+	if o.claimTemplate != nil {
+		return []corev1.PersistentVolumeClaim{*o.claimTemplate}
+	}
+	return o.claimTemplates
 }
 
 // rulePaths are the distinct paths the rules name.
@@ -382,15 +467,18 @@ func (o *RestoreOptions) claims(existing func(name string) bool) []*corev1.Persi
 	}
 	var out []*corev1.PersistentVolumeClaim
 	switch {
-	case t.Kind == "statefulset" && o.claimTemplate != nil:
+	case t.Kind == "statefulset" && len(o.templates()) > 0:
 		for i := range o.Replicas {
-			n := fmt.Sprintf("%s-%s-%d", o.claimTemplate.Name, t.Name, i)
-			if !existing(n) {
-				out = append(out, mk(n, o.claimTemplate.Spec, o.claimTemplate.Labels))
+			for _, tmpl := range o.templates() {
+				n := fmt.Sprintf("%s-%s-%d", tmpl.Name, t.Name, i)
+				if !existing(n) {
+					out = append(out, mk(n, tmpl.Spec, tmpl.Labels))
+				}
 			}
 		}
-	case t.Kind == "pvc" && o.claimTemplate != nil:
-		out = append(out, mk(t.Name, o.claimTemplate.Spec, o.claimTemplate.Labels))
+	case t.Kind == "pvc" && len(o.templates()) > 0:
+		tmpl := o.templates()[0]
+		out = append(out, mk(t.Name, tmpl.Spec, tmpl.Labels))
 	case t.Kind == "pvc" && o.Size != "":
 		spec := corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(o.Size)}}}
@@ -402,8 +490,90 @@ func (o *RestoreOptions) claims(existing func(name string) bool) []*corev1.Persi
 	return out
 }
 
-// Run checks everything the session refers to, then creates it.
+// Run checks everything the session refers to, then creates it; with -f, every session of
+// the manifests in turn, after the repository Secrets they define.
 func (o *RestoreOptions) Run(ctx context.Context) error {
+	if o.Output == manifest.FormatStash || o.Output == manifest.FormatKubeStash {
+		set := o.set
+		if set == nil {
+			set = &manifest.Set{Namespace: o.namespace, Restores: []manifest.Restore{{Config: o.cfg, ClaimTemplates: o.templates()}}}
+		}
+		return printManifest(o.Out, o.ErrOut, set, o.Output, o.IgnoreUnsupported)
+	}
+	if o.set == nil {
+		return o.runOne(ctx)
+	}
+	if o.DryRun == "client" {
+		var all []runtime.Object
+		for _, r := range o.set.Repositories {
+			all = append(all, repository.NewSecret(r.Name, o.namespace, r.URL, r.Password, r.Env))
+		}
+		for _, r := range o.set.Restores {
+			o.use(r)
+			if r.SourceFromRepository {
+				fmt.Fprintf(o.ErrOut, "note: restoresession %s restores the snapshots of the backup configuration writing to repository %s, found when it runs (annotate it %s: CONFIG to say which); the Job printed restores %s's own\n",
+					r.Config.Name, r.Config.Repository, manifest.AnnotationFromConfig, r.Config.Target)
+			}
+			objs, err := jobs.BuildRestore(o.cfg, o.namespace, o.claims(func(string) bool { return false }))
+			if err != nil {
+				return err
+			}
+			all = append(all, objs.Manifest()...)
+		}
+		return printObjects(o.Out, all, o.Output)
+	}
+	info := o.Out
+	if o.Output != "" {
+		info = o.ErrOut
+	}
+	for _, r := range o.set.Repositories {
+		// a restore reads a repository that exists: the Secret only, no initialisation
+		if err := ensureRepository(ctx, o.global, o.IOStreams, info, o.client, o.namespace, r, false, false); err != nil {
+			return err
+		}
+	}
+	for _, r := range o.set.Restores {
+		o.use(r)
+		if err := o.runOne(ctx); err != nil {
+			return fmt.Errorf("restoresession %s: %w", r.Config.Name, err)
+		}
+	}
+	return nil
+}
+
+// sourceFromRepository finds the backup configuration writing to the restore's repository,
+// whose snapshots a Stash RestoreSession restores.
+func (o *RestoreOptions) sourceFromRepository(ctx context.Context) error {
+	list, err := o.client.BatchV1().CronJobs(o.namespace).List(ctx, metav1.ListOptions{LabelSelector: api.LabelBackupConfiguration})
+	if err != nil {
+		return fmt.Errorf("list backup configurations: %w", err)
+	}
+	var names []string
+	for _, cj := range list.Items {
+		var bc api.BackupConfig
+		if api.Decode(api.AnnotationConfig, cj.Annotations[api.AnnotationConfig], &bc) == nil && bc.Repository == o.cfg.Repository {
+			names = append(names, cj.Name)
+		}
+	}
+	sort.Strings(names)
+	switch len(names) {
+	case 0:
+		if o.Output == "" {
+			fmt.Fprintf(o.Out, "no backup configuration writes to repository %s: restoring the snapshots of %s itself\n", o.cfg.Repository, o.cfg.Target)
+		}
+	case 1:
+		o.cfg.FromConfig = names[0]
+		if o.Output == "" {
+			fmt.Fprintf(o.Out, "restoring the snapshots of backup configuration %s, which writes to repository %s\n", names[0], o.cfg.Repository)
+		}
+	default:
+		return fmt.Errorf("backup configurations %s all write to repository %s: say whose snapshots to restore with the annotation %s: CONFIG", strings.Join(names, ", "), o.cfg.Repository, manifest.AnnotationFromConfig)
+	}
+	return nil
+}
+
+// runOne checks everything one session refers to, then creates it.
+func (o *RestoreOptions) runOne(ctx context.Context) error {
 	if o.DryRun == "client" {
 		objs, err := jobs.BuildRestore(o.cfg, o.namespace, o.claims(func(string) bool { return false }))
 		if err != nil {
@@ -417,6 +587,11 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("repository secret %q: forbidden: you may not get secrets in namespace %s (RBAC: \"get\" on \"secrets\"): %w", o.cfg.Repository, o.namespace, err)
 		}
 		return err
+	}
+	if o.fromRepository {
+		if err := o.sourceFromRepository(ctx); err != nil {
+			return err
+		}
 	}
 	if o.cfg.FromConfig != "" {
 		if err := o.useConfig(ctx); err != nil {
@@ -519,11 +694,11 @@ func (o *RestoreOptions) checkTarget(ctx context.Context) ([]*corev1.PersistentV
 		_, err = o.client.CoreV1().ReplicationControllers(ns).Get(ctx, t.Name, metav1.GetOptions{})
 	case "pvc":
 		_, err = o.client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, t.Name, metav1.GetOptions{})
-		if err == nil && (o.Size != "" || o.claimTemplate != nil) {
+		if err == nil && (o.Size != "" || len(o.templates()) > 0) {
 			return nil, fmt.Errorf("persistentvolumeclaim %s exists in namespace %s: --size and --volume-claim-template are for one that does not exist yet", t.Name, ns)
 		}
 		if apierrors.IsNotFound(err) {
-			if o.Size == "" && o.claimTemplate == nil {
+			if o.Size == "" && len(o.templates()) == 0 {
 				return nil, fmt.Errorf("persistentvolumeclaim %s not found in namespace %s: give --size (and --storage-class) or --volume-claim-template FILE to create it", t.Name, ns)
 			}
 			return o.claims(func(string) bool { return false }), nil
@@ -567,12 +742,12 @@ func (o *RestoreOptions) hostNames(ctx context.Context) ([]string, error) {
 	if o.cfg.Target.Kind == "statefulset" && o.cfg.Replicas > 0 {
 		var names []string
 		for i := range o.cfg.Replicas {
-			names = append(names, fmt.Sprintf("host-%d", i))
+			names = append(names, workload.OrdinalHost(o.cfg.Alias, i))
 		}
 		return names, nil
 	}
 	if o.cfg.Target.Kind == "pvc" {
-		return []string{"host-0"}, nil
+		return []string{workload.SingleHost(o.cfg.Alias)}, nil
 	}
 	hosts, err := workload.ResolveRestoreHosts(ctx, o.client, o.namespace, o.cfg)
 	if err != nil {

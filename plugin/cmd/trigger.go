@@ -10,10 +10,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
+	"github.com/kubectl-stash/kubectl-stash/internal/manifest"
 	"github.com/kubectl-stash/kubectl-stash/plugin/jobs"
 	"github.com/kubectl-stash/kubectl-stash/plugin/tui"
 )
@@ -26,23 +30,38 @@ type TriggerOptions struct {
 	// Watch opens the terminal UI on the new session (plain lines without a terminal).
 	Watch   bool
 	Timeout time.Duration
+	ManifestFlags
+	DryRun string
+	Output string
 
 	namespace string
+	newClient clientsetFunc
 	client    kubernetes.Interface
+	// set is what -f read; triggers are the sessions to start (Config, or set's).
+	set      *manifest.Set
+	triggers []manifest.Trigger
 	genericiooptions.IOStreams
 }
 
 // NewCmdTrigger returns `kubectl stash trigger`.
 func NewCmdTrigger(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &TriggerOptions{global: g, IOStreams: streams}
+	return newCmdTrigger(&TriggerOptions{global: g, IOStreams: streams, DryRun: "none"})
+}
+
+func newCmdTrigger(o *TriggerOptions) *cobra.Command {
+	g := o.global
 	cmd := &cobra.Command{
-		Use:   "trigger CONFIG [--wait]",
+		Use:   "trigger (CONFIG | -f FILE) [--wait]",
 		Short: "Start a backup session of a configuration now",
 		Long: `Start a backup session now: a Job made from the configuration's CronJob, named
 <config>-<suffix>. If a session of the same configuration is still running, the new one
 ends as Skipped instead of writing the same hosts twice.
 
-With --wait, follow the session in plain lines and exit non-zero unless it Succeeded.`,
+With --wait, follow the session in plain lines and exit non-zero unless it Succeeded.
+
+With -f, the sessions are Stash or KubeStash BackupSessions (a manual trigger): one
+session of the configuration each names (a KubeStash BackupSession's configuration is its
+invoker, or <invoker>-<session> when the BackupConfiguration had several sessions).`,
 		Example: `  # Back up now, and wait for the result
   kubectl stash trigger shop-backup --wait
 
@@ -50,8 +69,22 @@ With --wait, follow the session in plain lines and exit non-zero unless it Succe
   kubectl stash trigger shop-backup --watch
 
   # Start a session and return at once
-  kubectl stash trigger shop-backup -n shop`,
-		Args: cobra.ExactArgs(1),
+  kubectl stash trigger shop-backup -n shop
+
+  # A Stash BackupSession manifest
+  kubectl stash trigger -f backupsession.yaml --wait
+
+  # The session Job it would create, without creating it
+  kubectl stash trigger shop-backup --dry-run=client -o yaml`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if o.Filename != "" {
+				if len(args) > 0 {
+					return fmt.Errorf("%s with -f: the manifests name the configurations", args[0])
+				}
+				return onlyWith(cmd, "dry-run", "output", "wait", "watch", "wait-timeout")
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err
@@ -66,13 +99,38 @@ With --wait, follow the session in plain lines and exit non-zero unless it Succe
 	cmd.Flags().BoolVarP(&o.Wait, "wait", "w", false, "follow the session until it ends; exit non-zero unless it Succeeded")
 	cmd.Flags().BoolVar(&o.Watch, "watch", false, "like --wait, in the live terminal UI (kubectl stash watch) when the output is a terminal")
 	cmd.Flags().DurationVar(&o.Timeout, "wait-timeout", 0, "with --wait: give up waiting after this long (0: no limit)")
+	o.ManifestFlags.addFlags(cmd.Flags(), "backup sessions")
+	cmd.Flags().StringVar(&o.DryRun, "dry-run", o.DryRun, "none, or client: print the session Job, create nothing (the configuration is read from the cluster)")
+	cmd.Flags().Lookup("dry-run").NoOptDefVal = "client"
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "yaml or json: print the session Job; stash or kubestash (with --dry-run=client): print the BackupSession manifest")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"yaml", "json", "stash", "kubestash"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
-// Complete builds the client.
+// Complete builds the client, and reads the manifests of -f.
 func (o *TriggerOptions) Complete(args []string) error {
-	o.Config = args[0]
-	return completeClient(o.global, clientsetFromFlags(o.global), &o.namespace, &o.client)
+	if o.newClient == nil {
+		o.newClient = clientsetFromFlags(o.global)
+	}
+	if o.Filename == "" {
+		o.Config = args[0]
+		if o.Output == manifest.FormatStash || o.Output == manifest.FormatKubeStash {
+			ns, _, err := o.global.ConfigFlags.ToRawKubeConfigLoader().Namespace()
+			o.namespace = ns
+			return err
+		}
+		return completeClient(o.global, o.newClient, &o.namespace, &o.client)
+	}
+	set, ns, err := o.ManifestFlags.read(o.global, o.In, o.ErrOut)
+	if err != nil {
+		return err
+	}
+	o.set, o.namespace = set, ns
+	if o.Output == manifest.FormatStash || o.Output == manifest.FormatKubeStash {
+		return nil
+	}
+	o.client, err = o.newClient()
+	return err
 }
 
 // completeClient sets the namespace the kubeconfig flags select and a client built by
@@ -87,21 +145,97 @@ func completeClient(g *GlobalOptions, newClient clientsetFunc, ns *string, c *ku
 	return err
 }
 
-// Validate checks the flags.
+// Validate checks the flags, and takes the sessions of -f.
 func (o *TriggerOptions) Validate() error {
 	if o.Timeout < 0 {
 		return fmt.Errorf("--wait-timeout %s: want a positive duration", o.Timeout)
 	}
+	if err := validateDryRunOutput(o.DryRun, o.Output, false); err != nil {
+		return err
+	}
+	if o.set == nil {
+		o.triggers = []manifest.Trigger{{Config: o.Config}}
+		return nil
+	}
+	if err := o.ManifestFlags.foreign(o.set, "trigger", o.ErrOut); err != nil {
+		return err
+	}
+	if len(o.set.Triggers) == 0 {
+		return fmt.Errorf("no BackupSession in the manifests of -f %s: kubectl stash trigger -f starts backup sessions", o.Filename)
+	}
+	if len(o.set.Repositories) > 0 {
+		return fmt.Errorf("the manifests of -f %s define repositories, which kubectl stash trigger does not create: give them to kubectl stash backup -f", o.Filename)
+	}
+	if len(o.set.Triggers) > 1 && (o.Watch || o.Wait) {
+		return fmt.Errorf("--wait and --watch follow one session: the manifests hold %d", len(o.set.Triggers))
+	}
+	o.triggers = o.set.Triggers
 	return nil
 }
 
-// Run creates the session Job and, with --wait, follows it.
-func (o *TriggerOptions) Run(ctx context.Context) error {
-	created, err := jobs.Trigger(ctx, o.client, o.namespace, o.Config, randomSuffix(), whoAmI())
-	if err != nil {
-		return err
+// resolve finds the configuration of a session, and the suffix of its name.
+func (o *TriggerOptions) resolve(ctx context.Context, t manifest.Trigger) (config, suffix string, err error) {
+	config = t.Config
+	if t.Session != "" {
+		// a KubeStash BackupConfiguration's session: the configuration of that name made
+		// from it, or <name>-<session> when it had several sessions
+		cj, err := o.client.BatchV1().CronJobs(o.namespace).Get(ctx, config, metav1.GetOptions{})
+		var bc api.BackupConfig
+		if err != nil || api.Decode(api.AnnotationConfig, cj.Annotations[api.AnnotationConfig], &bc) != nil || (bc.Session != "" && bc.Session != t.Session) {
+			config = t.Config + "-" + t.Session
+		}
 	}
-	fmt.Fprintf(o.Out, "backupsession %s created\n", created.Name)
+	suffix = randomSuffix()
+	if t.Name != "" {
+		rest, ok := strings.CutPrefix(t.Name, config+"-")
+		if !ok || rest == "" || len(t.Name) > 52 {
+			return "", "", fmt.Errorf("%s: the session of configuration %s is a Job named %s-<suffix> (at most 52 characters): rename it, or use generateName", t.Origin, config, config)
+		}
+		suffix = rest
+	}
+	return config, suffix, nil
+}
+
+// Run creates the session Jobs and, with --wait, follows one.
+func (o *TriggerOptions) Run(ctx context.Context) error {
+	if o.Output == manifest.FormatStash || o.Output == manifest.FormatKubeStash {
+		set := o.set
+		if set == nil {
+			set = &manifest.Set{Namespace: o.namespace, Triggers: o.triggers}
+		}
+		return printManifest(o.Out, o.ErrOut, set, o.Output, o.IgnoreUnsupported)
+	}
+	var created *batchv1.Job
+	var printed []runtime.Object
+	for _, t := range o.triggers {
+		config, suffix, err := o.resolve(ctx, t)
+		if err != nil {
+			return err
+		}
+		if o.DryRun == "client" {
+			cj, err := o.client.BatchV1().CronJobs(o.namespace).Get(ctx, config, metav1.GetOptions{})
+			if err != nil {
+				return fmt.Errorf("backup configuration %q: %w", config, err)
+			}
+			printed = append(printed, jobs.TriggerJob(cj, suffix, whoAmI()))
+			continue
+		}
+		created, err = jobs.Trigger(ctx, o.client, o.namespace, config, suffix, whoAmI())
+		if err != nil {
+			return err
+		}
+		o.Config = config
+		if o.Output != "" {
+			printed = append(printed, created)
+			continue
+		}
+		fmt.Fprintf(o.Out, "backupsession %s created\n", created.Name)
+	}
+	if len(printed) > 0 {
+		if err := printObjects(o.Out, printed, o.Output); err != nil || o.DryRun == "client" {
+			return err
+		}
+	}
 	if !o.Wait && !o.Watch {
 		return nil
 	}
