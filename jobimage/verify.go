@@ -116,6 +116,9 @@ func (v *Verification) Run(ctx context.Context, restoreOnly bool) (api.Phase, er
 	if by := v.verifiedBefore(ctx, sns); by != "" {
 		v.condition(api.ConditionBackupVerificationSkipped, true, "SnapshotAlreadyVerified",
 			fmt.Sprintf("%s verified by session %s", shortIDs(sns), by))
+		for _, sn := range sns {
+			v.status.Snapshots = append(v.status.Snapshots, api.VerifiedSnapshot{Snapshot: sn.ID.Short(), Host: sn.Host, Path: strings.Join(sn.Paths, ",")})
+		}
 		return v.finish(ctx, api.PhaseSkipped, "")
 	}
 	var problems []string

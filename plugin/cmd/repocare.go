@@ -83,8 +83,8 @@ func (o *RepoCareOptions) Run(ctx context.Context) error {
 			poll: time.Second, logs: streamRepoJobLog, errOut: o.ErrOut}
 		full := append(append([]string{}, args[:o.argsVerbLen(args)]...), "--repo", "$("+api.SecretKeyRepository+")")
 		full = append(full, args[o.argsVerbLen(args):]...)
-		readOnly := o.verb == "check"
-		res, err := rj.run(ctx, r, o.verb, full, readOnly)
+		// every command takes a lock, which is an object written into the repository
+		res, err := rj.run(ctx, r, o.verb, full, false)
 		if err != nil {
 			return err
 		}
