@@ -256,5 +256,10 @@ func TestVerifySessionJob(t *testing.T) {
 	if eph := job.Spec.Template.Spec.Volumes[0].Ephemeral; eph == nil || *eph.VolumeClaimTemplate.Spec.StorageClassName != "fast" {
 		t.Errorf("scratch volume %+v, want an ephemeral PVC of class fast", job.Spec.Template.Spec.Volumes[0])
 	}
+	truth := true
+	job, _ = verifyjob.SessionJob(cfg, ns, "x", "s3://b/r", &metav1.OwnerReference{Kind: "CronJob", Name: "v", Controller: &truth}, 0)
+	if o := job.OwnerReferences; len(o) != 1 || o[0].Name != "v" || *o[0].Controller {
+		t.Errorf("owner %+v: want the CronJob as owner, not as controller (its history limit would trim the sessions)", o)
+	}
 	var _ *batchv1.Job = job
 }

@@ -80,7 +80,13 @@ func SessionJob(cfg api.VerifyConfig, ns, name, repoURL string, owner *metav1.Ow
 		},
 	}
 	if owner != nil {
-		job.OwnerReferences = []metav1.OwnerReference{*owner}
+		// owned (deleted with the verification) but not controlled: the CronJob
+		// controller would otherwise trim sessions to its own history limit, which
+		// counts the launcher Jobs; the sessions' history is the verification's own
+		o := *owner
+		no := false
+		o.Controller = &no
+		job.OwnerReferences = []metav1.OwnerReference{o}
 	}
 	if cfg.Timeout != "" {
 		d, err := time.ParseDuration(cfg.Timeout)
