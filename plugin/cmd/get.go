@@ -437,9 +437,13 @@ func (o *GetOptions) runConfigs(ctx context.Context) error {
 	wide := o.Output == "wide"
 	o.header(tw, "NAME\tTARGET\tSCHEDULE\tPAUSED\tLAST SESSION\tPHASE\tAGE")
 	if wide {
-		fmt.Fprint(tw, "\tREPOSITORY\tPATHS")
+		fmt.Fprint(tw, "\tREPOSITORY\tPATHS\tIMAGE")
 	}
 	fmt.Fprintln(tw)
+	// A configuration on a job image of another version than this plugin's (after an
+	// upgrade, say) ends its row with a marker, explained on stderr after the table.
+	jobImage := o.global.JobImage()
+	var others []string
 	for _, r := range rows {
 		schedule := r.cfg.Schedule
 		paused := r.cj.Spec.Suspend != nil && *r.cj.Spec.Suspend
@@ -454,12 +458,29 @@ func (o *GetOptions) runConfigs(ctx context.Context) error {
 		o.row(tw, r.cj.Namespace)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", r.cj.Name, r.cfg.Target, schedule, pausedCol, last, phase, age(o.now(), r.cj.CreationTimestamp))
 		if wide {
-			fmt.Fprintf(tw, "\t%s\t%s", r.cfg.Repository, strings.Join(r.cfg.Paths, ","))
+			fmt.Fprintf(tw, "\t%s\t%s\t%s", r.cfg.Repository, strings.Join(r.cfg.Paths, ","), orDash(configImage(r.cj)))
+		}
+		if image := configImage(r.cj); otherImageVersion(image, jobImage) {
+			fmt.Fprint(tw, "\t"+otherImageMarker)
+			name := r.cj.Name
+			if o.AllNamespaces {
+				name = r.cj.Namespace + "/" + name
+			}
+			others = append(others, otherImageMessage(name, image, jobImage))
 		}
 		fmt.Fprintln(tw)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, m := range others {
+		fmt.Fprintf(o.ErrOut, "%s %s\n", otherImageMarker, m)
+	}
+	return nil
 }
+
+// otherImageMarker ends the row of a configuration whose job image is of another version.
+const otherImageMarker = "(*)"
 
 // nsName names a namespace for messages, "" as every namespace.
 func nsName(ns string) string {
