@@ -123,12 +123,14 @@ func hostPodSpec(pp podParams, h workload.Host, repoClaim, repoFileURL string) (
 		// a pod that dies before it can annotate its Job still leaves its last words
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		Args:                     pp.Args,
-		Env: append(downwardEnv(),
-			corev1.EnvVar{Name: pp.SpecEnv, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{
-				FieldPath: fmt.Sprintf("metadata.annotations['%s']", pp.SpecAnnotation)}}}),
-		EnvFrom:         []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: pp.Repository}}}},
-		SecurityContext: sc,
-		VolumeMounts:    []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}},
+		Env:                      downwardEnv(),
+		EnvFrom:                  []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: pp.Repository}}}},
+		SecurityContext:          sc,
+		VolumeMounts:             []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}},
+	}
+	if pp.SpecEnv != "" {
+		ct.Env = append(ct.Env, corev1.EnvVar{Name: pp.SpecEnv, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{
+			FieldPath: fmt.Sprintf("metadata.annotations['%s']", pp.SpecAnnotation)}}})
 	}
 	if len(rt.Resources) > 0 {
 		if err := json.Unmarshal(rt.Resources, &ct.Resources); err != nil {

@@ -46,6 +46,9 @@ type Session struct {
 	// hostLabel and hostComponent select the session's host Jobs: a backup session's by
 	// default, a restore session's when it runs one.
 	hostLabel, hostComponent string
+	// afterHosts runs once every host is final, before the session's end is recorded:
+	// the backup session's retention condition and prune.
+	afterHosts func(ctx context.Context, hs []api.HostStatus, status *api.SessionStatus)
 }
 
 func (s *Session) defaults() {
@@ -135,7 +138,108 @@ func (s *Session) Run(ctx context.Context) (api.Phase, error) {
 		}
 	}
 
+	s.afterHosts = func(ctx context.Context, hs []api.HostStatus, status *api.SessionStatus) {
+		s.retentionCondition(hs, status)
+		if s.Config.Prune && status.Hosts.Failed == 0 {
+			s.prune(ctx, self, repoClaim, repoFileURL, status)
+		}
+	}
 	return s.await(ctx, ann, &status, len(hosts), s.Config.Timeout, self.CreationTimestamp.Time, finish)
+}
+
+// setCondition sets (or replaces) one condition of the session status.
+func setCondition(status *api.SessionStatus, c api.Condition) {
+	for i := range status.Conditions {
+		if status.Conditions[i].Type == c.Type {
+			status.Conditions[i] = c
+			return
+		}
+	}
+	status.Conditions = append(status.Conditions, c)
+}
+
+// retentionCondition records RetentionPolicyApplied from what each host says it removed.
+func (s *Session) retentionCondition(hs []api.HostStatus, status *api.SessionStatus) {
+	if s.Config.Retention.Empty() {
+		return
+	}
+	var applied, missing []string
+	for _, h := range hs {
+		if h.Retention != "" {
+			applied = append(applied, h.Hostname+": "+h.Retention)
+		} else {
+			missing = append(missing, h.Hostname)
+		}
+	}
+	c := api.Condition{Type: api.ConditionRetentionPolicyApplied, Status: "True", Reason: "SuccessfullyAppliedRetentionPolicy",
+		Message: strings.Join(applied, "; "), LastTransitionTime: s.Now().UTC().Format(time.RFC3339)}
+	if len(missing) > 0 {
+		c.Status, c.Reason = "False", "RetentionPolicyNotApplied"
+		c.Message = prefixed("", strings.Join(applied, "; ")) + prefixed("; ", "not applied on "+strings.Join(missing, ", ")+" (the host failed before it)")
+	}
+	c.Message = api.TruncateError(c.Message)
+	setCondition(status, c)
+}
+
+// prune runs `stash-job prune` in a Job of the session (the session pod has no password)
+// and records RepositoryPruned with what it reclaimed.
+func (s *Session) prune(ctx context.Context, self *batchv1.Job, repoClaim, repoFileURL string, status *api.SessionStatus) {
+	cond := api.Condition{Type: api.ConditionRepositoryPruned, Status: "False", Reason: "PruneFailed", LastTransitionTime: s.Now().UTC().Format(time.RFC3339)}
+	defer func() {
+		cond.Message = api.TruncateError(cond.Message)
+		setCondition(status, cond)
+	}()
+	job, err := PruneJob(self, s.Config, repoClaim, repoFileURL)
+	if err != nil {
+		cond.Message = err.Error()
+		return
+	}
+	jobs := s.Client.BatchV1().Jobs(s.Namespace)
+	if _, err := jobs.Create(ctx, job, metav1.CreateOptions{FieldManager: annotate.FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
+		cond.Message = fmt.Sprintf("create job %s: %v", job.Name, err)
+		return
+	}
+	fmt.Fprintf(s.Log, "session %s: prune job %s created\n", s.Job, job.Name)
+	for {
+		j, err := jobs.Get(ctx, job.Name, metav1.GetOptions{})
+		if err == nil {
+			if failed, why := jobFailed(j); failed {
+				cond.Message = s.podFailure(ctx, job.Name, why)
+				fmt.Fprintf(s.Log, "session %s: prune failed: %s\n", s.Job, cond.Message)
+				return
+			}
+			if jobFinished(j) {
+				cond.Status, cond.Reason = "True", "SuccessfullyPrunedRepository"
+				cond.Message = s.terminationMessage(ctx, job.Name)
+				fmt.Fprintf(s.Log, "session %s: pruned: %s\n", s.Job, cond.Message)
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			cond.Message = "canceled before the prune ended"
+			return
+		case <-time.After(s.Poll):
+		}
+	}
+}
+
+// terminationMessage is the last line a pod of job wrote (its termination message, or
+// the end of its log), for a short summary.
+func (s *Session) terminationMessage(ctx context.Context, job string) string {
+	pods, err := s.Client.CoreV1().Pods(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: api.JobNameLabel + "=" + job})
+	if err != nil {
+		return ""
+	}
+	for _, p := range pods.Items {
+		for _, cs := range p.Status.ContainerStatuses {
+			if t := cs.State.Terminated; t != nil && t.ExitCode == 0 {
+				lines := strings.Split(strings.TrimSpace(t.Message), "\n")
+				return lines[len(lines)-1]
+			}
+		}
+	}
+	return ""
 }
 
 // await watches the host Jobs until all nHosts are final, the timeout (measured from
@@ -165,6 +269,9 @@ func (s *Session) await(ctx context.Context, ann *annotate.JobAnnotator, status 
 				}
 			}
 			if len(hs) >= nHosts && allFinal(hs) {
+				if s.afterHosts != nil {
+					s.afterHosts(ctx, hs, status)
+				}
 				phase := api.PhaseSucceeded
 				if status.Hosts.Failed > 0 {
 					phase = api.PhaseFailed

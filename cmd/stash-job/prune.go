@@ -1,10 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 	"io"
+	"os"
+	"strings"
+
+	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 )
+
+// EnvTerminationMessage asks prune to leave its last line as the container's termination
+// message, where a session that cannot read logs finds the summary.
+const envTerminationMessage = "STASH_TERMINATION_MESSAGE"
 
 func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("prune", stderr)
@@ -26,5 +34,14 @@ func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *maxUnused <= 0 || *maxUnused > 100 {
 		return usagef("--max-unused-percent %v: want a number above 0 and at most 100", *maxUnused)
 	}
-	return repocmd.Prune(ctx, *rf, *maxUnused, *dryRun, *output == "json", stdout)
+	if os.Getenv(envTerminationMessage) == "" {
+		return repocmd.Prune(ctx, *rf, *maxUnused, *dryRun, *output == "json", stdout)
+	}
+	var out bytes.Buffer
+	err = repocmd.Prune(ctx, *rf, *maxUnused, *dryRun, *output == "json", io.MultiWriter(stdout, &out))
+	if err == nil {
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		_ = os.WriteFile(os.Getenv(envTerminationMessage), []byte(lines[len(lines)-1]), 0o644)
+	}
+	return err
 }

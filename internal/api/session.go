@@ -199,6 +199,9 @@ type BackupConfig struct {
 	Runtime Runtime `json:"runtime,omitempty"`
 	// Paused suspends the schedule (the CronJob's suspend); triggered sessions still run.
 	Paused bool `json:"paused,omitempty"`
+	// Prune runs a prune of the repository after each session whose hosts all succeeded
+	// (after their retention policy), in a Job of its own.
+	Prune bool `json:"prune,omitempty"`
 	// Alias names the hosts as Stash does with target.alias: <alias> instead of host-0,
 	// <alias>-<ordinal> for a StatefulSet, <alias>-<node> for a DaemonSet.
 	Alias string `json:"alias,omitempty"`
@@ -315,7 +318,16 @@ type SessionStatus struct {
 	Error          string `json:"error,omitempty"`
 	StartTime      string `json:"startTime,omitempty"`
 	CompletionTime string `json:"completionTime,omitempty"`
+	// Conditions are the seed's session conditions this project records:
+	// RetentionPolicyApplied, and RepositoryPruned with --prune.
+	Conditions []Condition `json:"conditions,omitempty"`
 }
+
+// Backup session condition types.
+const (
+	ConditionRetentionPolicyApplied = "RetentionPolicyApplied"
+	ConditionRepositoryPruned       = "RepositoryPruned"
+)
 
 // Decode unmarshals an annotation value and refuses a schema this program does not know.
 func Decode(key, value string, v interface{ schema() int }) error {

@@ -38,6 +38,7 @@ type BackupOptions struct {
 	Schedule     string
 	Retention    api.Retention
 	HistoryLimit int
+	Prune        bool
 	Timeout      time.Duration
 	VolumeMounts []string
 	Alias        string
@@ -151,6 +152,7 @@ refused with its file, line and field path before anything is created
 	f.IntVar(&o.Retention.KeepYearly, "keep-yearly", 0, "retention: keep the newest snapshot of each of the last N years")
 	f.StringArrayVar(&o.Retention.KeepTags, "keep-tag", nil, "retention: keep every snapshot with these tags (TAG or TAG,TAG: all of them); repeatable")
 	f.IntVar(&o.HistoryLimit, "history-limit", o.HistoryLimit, "sessions (Jobs) to keep, succeeded and failed each")
+	f.BoolVar(&o.Prune, "prune", false, "after each session whose hosts all succeeded, prune the repository (in a Job of the session)")
 	f.StringArrayVar(&o.VolumeMounts, "volume-mount", nil, "NAME:PATH: back up the target's volume NAME, mounted at PATH in the backup pods, instead of the volumes its containers mount at the paths (the seeds' target.volumeMounts); repeatable")
 	f.StringVar(&o.Alias, "alias", "", "name the hosts <alias>, <alias>-<ordinal>, <alias>-<node> instead of host-0, host-<ordinal>, <node> (Stash's target.alias)")
 	f.BoolVar(&o.Paused, "paused", false, "create the configuration paused: its schedule is suspended (kubectl stash resume starts it); triggers still run")
@@ -275,7 +277,7 @@ func (o *BackupOptions) Validate() error {
 			return fmt.Errorf("--alias %q: want a DNS label of at most 40 characters", o.Alias)
 		}
 	}
-	o.cfg = api.BackupConfig{SchemaVersion: api.SchemaVersion, Name: name, Target: t, Repository: o.Repository,
+	o.cfg = api.BackupConfig{SchemaVersion: api.SchemaVersion, Name: name, Target: t, Repository: o.Repository, Prune: o.Prune,
 		Paths: paths, Excludes: o.Excludes, Schedule: o.Schedule, Retention: o.Retention, HistoryLimit: o.HistoryLimit,
 		Image: o.global.JobImage(), Runtime: rt, Paused: o.Paused, Alias: o.Alias, VolumeMounts: mounts}
 	if t.Kind == "pvc" {

@@ -42,6 +42,8 @@ type BackupSessionStatus struct {
 	TotalHosts      int         `json:"totalHosts"`
 	SessionDuration string      `json:"sessionDuration,omitempty"`
 	Stats           []HostStats `json:"stats,omitempty"`
+	// Conditions are the seed's: RetentionPolicyApplied (and RepositoryPruned).
+	Conditions []api.Condition `json:"conditions,omitempty"`
 }
 
 // HostStats are one host's entry of status.stats.
@@ -95,7 +97,8 @@ func (s Session) View() BackupSession {
 	v := BackupSession{APIVersion: "stash.appscode.com/v1beta1", Kind: "BackupSession",
 		Metadata: SessionMeta{Name: s.Job.Name, Namespace: s.Job.Namespace, Labels: map[string]string{"backup-configuration": s.Config}}}
 	v.Spec.BackupConfiguration.Name = s.Config
-	v.Status = BackupSessionStatus{Phase: s.Phase(), TotalHosts: s.Status.TotalHosts, SessionDuration: s.Status.SessionDuration}
+	v.Status = BackupSessionStatus{Phase: s.Phase(), TotalHosts: s.Status.TotalHosts, SessionDuration: s.Status.SessionDuration,
+		Conditions: s.Status.Conditions}
 	for _, h := range s.Hosts {
 		v.Status.Stats = append(v.Status.Stats, HostStats{Hostname: h.Hostname, Phase: h.Phase, Duration: h.Duration, Error: h.Error, Snapshots: h.Snapshots})
 	}
