@@ -387,8 +387,11 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 
 // runOne checks what one configuration refers to, then creates or updates its objects.
 func (o *BackupOptions) runOne(ctx context.Context, cfg api.BackupConfig, objs jobs.Objects) error {
-	if err := checkRepositorySecret(ctx, o.client, o.namespace, cfg.Repository); err != nil {
-		return err
+	// a repository of the manifests was just made (or, with a server dry run, checked)
+	if o.set == nil || o.set.Repository(cfg.Repository) == nil {
+		if err := checkRepositorySecret(ctx, o.client, o.namespace, cfg.Repository); err != nil {
+			return err
+		}
 	}
 	hosts, err := workload.ResolveHosts(ctx, o.client, o.namespace, cfg)
 	if err != nil {
