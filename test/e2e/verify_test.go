@@ -193,11 +193,27 @@ func TestRetentionKeepsTwoPerHostAndPath(t *testing.T) {
 		boundClaim(t, c, ns, fmt.Sprintf("source-data-keep-%d", i), dir, corev1.ReadWriteOnce, false)
 	}
 	statefulSet(t, c, ns, "keep", 2)
-	mustStash(t, ns, "backup", "statefulset/keep", "--repo", "s3", "--paths", "/source/data/a,/source/data/b", "--keep-last", "2")
+	mustStash(t, ns, "backup", "statefulset/keep", "--repo", "s3", "--paths", "/source/data/a,/source/data/b", "--keep-last", "2", "--prune")
+	var last string
 	for i := range 5 {
-		if out, err := stash(t, ns, "trigger", "keep-backup", "--wait"); err != nil {
+		out, err := stash(t, ns, "trigger", "keep-backup", "--wait")
+		if err != nil {
 			t.Fatalf("session %d: %v\n%s", i, err, out)
 		}
+		last = sessionName(t, out)
+	}
+	// the last session says what retention removed and what the prune reclaimed
+	conds := map[string]string{}
+	for _, c := range getSession(t, ns, last)["status"].(map[string]any)["conditions"].([]any) {
+		m := c.(map[string]any)
+		conds[m["type"].(string)] = fmt.Sprint(m["status"], ": ", m["message"])
+	}
+	t.Logf("conditions of %s: %v", last, conds)
+	if !strings.HasPrefix(conds["RetentionPolicyApplied"], "True: ") || !strings.Contains(conds["RetentionPolicyApplied"], "removed 1") {
+		t.Errorf("RetentionPolicyApplied %q", conds["RetentionPolicyApplied"])
+	}
+	if !strings.HasPrefix(conds["RepositoryPruned"], "True: ") {
+		t.Errorf("RepositoryPruned %q", conds["RepositoryPruned"])
 	}
 	out := stashJob(t, creds, "snapshots", "--repo", url, "-o", "json")
 	var list []struct {
