@@ -263,3 +263,25 @@ func TestVerifySessionJob(t *testing.T) {
 	}
 	var _ *batchv1.Job = job
 }
+
+// A scheduled run: the CronJob's launcher Job starts a session named as the seed says,
+// owned by the CronJob, with the verification's retries.
+func TestLaunchVerification(t *testing.T) {
+	truth := true
+	launcher := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "web-verify-29382", Namespace: ns,
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "CronJob", Name: "web-verify", UID: "cj-uid", Controller: &truth}}}}
+	c := fake.NewClientset(launcher)
+	cfg := api.VerifyConfig{Name: "web-verify", Session: "web-backup", Repository: "repo", Retries: 2, Image: "stash-job:1"}
+	name, err := LaunchVerification(context.Background(), c, ns, launcher.Name, cfg, "s3://b/r", time.Unix(1730194200, 0))
+	if err != nil || name != "repo-web-backup-1730194200" {
+		t.Fatalf("launch: %q %v", name, err)
+	}
+	j, err := c.BatchV1().Jobs(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Annotations[verifyjob.AnnotationRetryLeft] != "2" || len(j.OwnerReferences) != 1 || j.OwnerReferences[0].UID != "cj-uid" ||
+		j.Labels[api.LabelComponent] != api.ComponentVerifySession {
+		t.Errorf("session %+v", j.ObjectMeta)
+	}
+}
