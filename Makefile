@@ -6,6 +6,8 @@
 #   make test          vet, gofmt, unit tests, then e2e on a cluster it starts and stops
 #   make e2e           e2e tests only, against a running cluster
 #   make demo          cluster up, sample workload, backup and restore
+#   make dist          release archives, job image and checksums in dist/ (reproducible)
+#   make krew-manifest krew/stash.yaml with the sha256 of each archive in dist/
 
 SHELL := /bin/bash
 GO ?= go
@@ -23,6 +25,8 @@ IMAGE ?= $(IMAGE_REPO):$(IMAGE_TAG)
 PKG := github.com/kubectl-stash/kubectl-stash
 LDFLAGS := -s -w -X $(PKG)/internal/version.version=$(VERSION) -X $(PKG)/internal/version.gitCommit=$(GIT_COMMIT)
 GOARCH_HOST := $(shell $(GO) env GOARCH)
+IMAGE_LABELS := -label org.opencontainers.image.version=$(VERSION) -label org.opencontainers.image.revision=$(GIT_COMMIT) \
+  -label org.opencontainers.image.source=https://$(PKG) -label org.opencontainers.image.licenses=Apache-2.0
 
 BIN := $(CURDIR)/bin
 CLUSTER := $(CURDIR)/test/cluster
@@ -42,9 +46,7 @@ build:
 image:
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_HOST) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linux-$(GOARCH_HOST)/stash-job ./cmd/stash-job
-	$(GO) run ./cmd/mkimage -ref $(IMAGE) -out $(BIN)/stash-job-image.tar \
-	  -label org.opencontainers.image.version=$(VERSION) -label org.opencontainers.image.revision=$(GIT_COMMIT) \
-	  -label org.opencontainers.image.source=https://$(PKG) -label org.opencontainers.image.licenses=Apache-2.0 \
+	$(GO) run ./cmd/mkimage -ref $(IMAGE) -out $(BIN)/stash-job-image.tar $(IMAGE_LABELS) \
 	  linux/$(GOARCH_HOST)=$(BIN)/linux-$(GOARCH_HOST)/stash-job
 
 cluster-up: image
@@ -92,7 +94,7 @@ demo:
 	bash test/demo.sh
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)
 
 # Benchmark (not a test): stash-job against restic on generated data, medians and ratios.
 # Options via the environment: ROUNDS, SCALE, SEED, TOOLS, BENCH_DIR, KEEP (test/bench/bench.sh).
@@ -120,3 +122,61 @@ test-objectstores:
 	  if [ ! -f "$$env" ]; then echo "no object-store servers are running: make objectstores-up"; exit 1; fi; \
 	  set -a; . "$$env"; set +a; \
 	  $(GO) test -tags objectstores -count=1 ./internal/store/...
+
+# Release packaging (.github/workflows/release.yml runs `make dist krew-manifest` on a tag):
+#   make dist           $(DIST): kubectl-stash_VERSION_OS_ARCH.tar.gz (.zip for Windows) per
+#                       DIST_PLATFORMS, each with the binary, kubectl_complete-stash, LICENSE and
+#                       README.md; stash-job_VERSION_image.tar, the job image for IMAGE_PLATFORMS
+#                       as one multi-arch index (OCI layout); kubectl-stash_VERSION_checksums.txt.
+#                       Reproducible: -trimpath, the version and commit from git, archive entries
+#                       in name order with owner 0:0 and the commit's time, gzip without name/time.
+#   make krew-manifest  $(KREW_MANIFEST) from krew/stash.yaml.tmpl: a uri under RELEASE_URL and
+#                       the sha256 of each archive in $(DIST) (run make dist first)
+#   make test-krew      the packaging tests (test/krew/test.sh, part of make test)
+DIST ?= $(CURDIR)/dist
+DIST_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+RELEASE_URL ?= https://$(PKG)/releases/download/$(VERSION)
+KREW_MANIFEST ?= $(CURDIR)/krew/stash.yaml
+DIST_BUILD := $(BIN)/dist
+MKDIST := $(DIST_BUILD)/mkdist
+
+.PHONY: dist krew-manifest test-krew mkdist print-version print-image
+
+# tools/mkdist (archives, checksums, manifest) lives in the tools module and needs only the standard library
+mkdist:
+	@mkdir -p $(DIST_BUILD)
+	cd tools && CGO_ENABLED=0 $(GO) build -trimpath -o $(MKDIST) ./mkdist
+
+dist: mkdist
+	rm -rf $(DIST) $(DIST_BUILD)/*-*/
+	@mkdir -p $(DIST)
+	@set -e; for p in $(DIST_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; exe=; [ $$os != windows ] || exe=.exe; out=$(DIST_BUILD)/$$os-$$arch/kubectl-stash$$exe; \
+	  echo "kubectl-stash $$p"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./cmd/kubectl-stash; \
+	  $(MKDIST) archive -dist $(DIST) -version $(VERSION) -platform $$p -mtime $(SOURCE_DATE_EPOCH) -binary $$out \
+	    -completion-dir krew -license LICENSE -readme README.md; \
+	done
+	@set -e; for p in $(IMAGE_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; echo "stash-job $$p"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST_BUILD)/$$os-$$arch/stash-job ./cmd/stash-job; \
+	done
+	$(GO) run ./cmd/mkimage -ref $(IMAGE) -out $(DIST)/stash-job_$(VERSION)_image.tar $(IMAGE_LABELS) \
+	  $(foreach p,$(IMAGE_PLATFORMS),$(p)=$(DIST_BUILD)/$(subst /,-,$(p))/stash-job)
+	$(MKDIST) checksums -out $(DIST)/kubectl-stash_$(VERSION)_checksums.txt $$(find $(DIST) -maxdepth 1 -type f ! -name '*_checksums.txt' | sort)
+	@cat $(DIST)/kubectl-stash_$(VERSION)_checksums.txt
+
+krew-manifest: mkdist
+	$(MKDIST) manifest -template krew/stash.yaml.tmpl -out $(KREW_MANIFEST) -version $(VERSION) -dist $(DIST) \
+	  -release-url $(RELEASE_URL) -platforms '$(DIST_PLATFORMS)'
+
+test-krew:
+	bash test/krew/test.sh
+
+print-version:
+	@echo $(VERSION)
+
+print-image:
+	@echo $(IMAGE)
