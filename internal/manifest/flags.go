@@ -286,6 +286,9 @@ func (f *flagRenderer) backup(cfg api.BackupConfig) {
 		}
 	}
 	c.flag("keep-tag", r.KeepTags...)
+	if cfg.Prune {
+		c.words = append(c.words, "--prune")
+	}
 	c.flag("history-limit", fmt.Sprint(cfg.HistoryLimit))
 	if cfg.Timeout != "" {
 		c.flag("timeout", cfg.Timeout)

@@ -396,7 +396,7 @@ func (r *renderer) stashBackup(c api.BackupConfig) {
 	s.Repository = stashObjectRef{Name: c.Repository}
 	rp := c.Retention
 	s.RetentionPolicy = stashRetentionPolicy{Name: c.Name, KeepLast: int64(rp.KeepLast), KeepHourly: int64(rp.KeepHourly), KeepDaily: int64(rp.KeepDaily),
-		KeepWeekly: int64(rp.KeepWeekly), KeepMonthly: int64(rp.KeepMonthly), KeepYearly: int64(rp.KeepYearly), KeepTags: rp.KeepTags}
+		KeepWeekly: int64(rp.KeepWeekly), KeepMonthly: int64(rp.KeepMonthly), KeepYearly: int64(rp.KeepYearly), KeepTags: rp.KeepTags, Prune: c.Prune}
 	s.Paused = c.Paused
 	s.BackupHistoryLimit = int32p(c.HistoryLimit)
 	s.TimeOut = c.Timeout
@@ -634,6 +634,9 @@ func (r *renderer) ksBackup(c api.BackupConfig, repo *Repository) {
 	}
 	if c.Alias != "" {
 		r.cannot("backupconfiguration %s: the alias %q has no KubeStash field (KubeStash names components dump, dump-pod-N, dump-<node>)", c.Name, c.Alias)
+	}
+	if c.Prune {
+		r.cannot("backupconfiguration %s: pruning after each session has no KubeStash RetentionPolicy field", c.Name)
 	}
 	ri := ksRepoInfo{Name: c.Repository}
 	if repo != nil {

@@ -74,6 +74,8 @@ func (p *parser) stashBackup(d *doc, bc *stashBackupConfiguration) {
 	cfg.Repository = stashRepositoryRef(d, s.Repository)
 	cfg.Schedule = schedule(d, "spec.schedule", s.Schedule)
 	cfg.Retention = stashRetention(d, "spec.retentionPolicy", s.RetentionPolicy)
+	// prune: after a session whose hosts all succeeded, in a Job of the session
+	cfg.Prune = s.RetentionPolicy.Prune && !s.RetentionPolicy.DryRun
 	cfg.Paused = s.Paused
 	cfg.HistoryLimit = 1 // Stash's default
 	if h := s.BackupHistoryLimit; h != nil {
@@ -151,9 +153,6 @@ func stashRetention(d *doc, path string, r stashRetentionPolicy) api.Retention {
 			continue
 		}
 		*k.to = int(k.v)
-	}
-	if r.Prune {
-		d.unsup(path+".prune", "prune: true is not supported: a session forgets the snapshots the policy does not keep, but does not prune their data (that needs the repository to itself); set prune: false and prune separately (stash-job prune)")
 	}
 	if r.DryRun {
 		d.unsup(path+".dryRun", "dryRun: true is not supported: a session applies the policy it is given; without it, the policy is not applied at all and every snapshot is kept")

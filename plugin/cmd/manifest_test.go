@@ -295,12 +295,13 @@ func TestManifestFlagErrors(t *testing.T) {
 		}
 	}
 	// a problem of the manifests: nothing created, the place and the fix
-	_, _, err := runVerb(t, nil, strings.Replace(stashStatefulSetBackup, "prune: false", "prune: true", 1), "backup", "-f", "-", "--dry-run=client")
-	if want := "nothing was created: <stdin>:30:5: spec.retentionPolicy.prune: prune: true is not supported"; err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("prune: true: %v, want %q", err, want)
+	dryRun := strings.Replace(stashStatefulSetBackup, "prune: false", "prune: false\n    dryRun: true", 1)
+	_, _, err := runVerb(t, nil, dryRun, "backup", "-f", "-", "--dry-run=client")
+	if want := "nothing was created: <stdin>:31:5: spec.retentionPolicy.dryRun: dryRun: true is not supported"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("dryRun: true: %v, want %q", err, want)
 	}
-	_, stderr, err := runVerb(t, nil, strings.Replace(stashStatefulSetBackup, "prune: false", "prune: true", 1), "backup", "-f", "-", "--dry-run=client", "--ignore-unsupported")
-	if err != nil || !strings.Contains(stderr, "Warning: <stdin>:30:5: spec.retentionPolicy.prune: not applied: prune: true is not supported") {
+	_, stderr, err := runVerb(t, nil, dryRun, "backup", "-f", "-", "--dry-run=client", "--ignore-unsupported")
+	if err != nil || !strings.Contains(stderr, "Warning: <stdin>:31:5: spec.retentionPolicy.dryRun: not applied: dryRun: true is not supported") {
 		t.Errorf("--ignore-unsupported: %v\n%s", err, stderr)
 	}
 }
