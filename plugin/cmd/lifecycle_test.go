@@ -1,8 +1,10 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/snapshot"
+	"github.com/kubectl-stash/kubectl-stash/plugin/repository"
 )
 
 func lifecycleCmd(t *testing.T, cs kubernetes.Interface, args ...string) (string, error) {
@@ -109,5 +113,49 @@ func TestCancel(t *testing.T) {
 	}
 	if _, err := lifecycleCmd(t, cs, "cancel", "unrelated"); err == nil || !strings.Contains(err.Error(), "is not a backup, restore or verification session") {
 		t.Errorf("cancel of another Job: %v", err)
+	}
+}
+
+// --wipe-data removes the configuration's snapshots only, after confirmation, then prunes.
+func TestDeleteWipeData(t *testing.T) {
+	cs, kept := restoreFixture(t)
+	ctx := context.Background()
+	sec, _ := cs.CoreV1().Secrets("prod").Get(ctx, "s3", metav1.GetOptions{})
+	r, err := repository.FromSecret(sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, closeFn, err := r.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.LoadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "only-mine.bin"), bytes.Repeat([]byte("x"), 1<<20), 0o644)
+	mine, err := snapshot.Backup(ctx, rp, []string{src}, snapshot.BackupOptions{Host: "host-0", Tags: []string{api.TagConfig + "shop-backup"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeFn()
+	cs.BatchV1().CronJobs("prod").Create(ctx, configCronJob("shop-backup", "", true), metav1.CreateOptions{})
+
+	// not confirmed: nothing goes
+	if _, err := lifecycleCmd(t, cs, "delete", "shop-backup", "--wipe-data"); err == nil || !strings.Contains(err.Error(), "not confirmed") {
+		t.Fatalf("unconfirmed wipe: %v", err)
+	}
+	if _, err := cs.BatchV1().CronJobs("prod").Get(ctx, "shop-backup", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the configuration went without confirmation: %v", err)
+	}
+	out, err := lifecycleCmd(t, cs, "delete", "shop-backup", "--wipe-data", "--yes")
+	if err != nil || !strings.Contains(out, "removed 1 snapshot(s) of shop-backup") || !strings.Contains(out, "pruned:") {
+		t.Fatalf("wipe: %v\n%s", err, out)
+	}
+	rp, closeFn, _ = r.Open(ctx)
+	defer closeFn()
+	sns, _ := rp.Snapshots(ctx)
+	if len(sns) != 1 || sns[0].ID.Short() != kept.ShortID || sns[0].ID == mine.ID {
+		t.Errorf("snapshots after the wipe: %v, want only the other configuration's %s", sns, kept.ShortID)
 	}
 }
