@@ -27,7 +27,11 @@ type ManifestFlags struct {
 }
 
 func (m *ManifestFlags) addFlags(f *pflag.FlagSet, what string) {
-	f.StringVarP(&m.Filename, "filename", "f", "", "FILE, DIR or - (stdin): Stash or KubeStash manifests of "+what+", instead of flags (several documents, Secrets and Repositories they name included)")
+	usage := "FILE, DIR or - (stdin): Stash or KubeStash manifests of " + what + ", instead of flags (several documents, Secrets and Repositories they name included)"
+	if what == "" {
+		usage = "FILE, DIR or - (stdin): the Stash or KubeStash manifests to convert (several documents, the Secrets they name included)"
+	}
+	f.StringVarP(&m.Filename, "filename", "f", "", usage)
 	f.BoolVar(&m.IgnoreUnsupported, "ignore-unsupported", false, "with -f: warn about fields kubectl-stash cannot honour and go on without them, instead of refusing")
 }
 
@@ -160,7 +164,7 @@ are printed with their values, as given.`,
 			return o.Run()
 		},
 	}
-	o.ManifestFlags.addFlags(cmd.Flags(), "any kind")
+	o.ManifestFlags.addFlags(cmd.Flags(), "")
 	cmd.Flags().StringVar(&o.To, "to", "", "kubestash, stash or flags (the kubectl stash command line)")
 	_ = cmd.RegisterFlagCompletionFunc("to", cobra.FixedCompletions([]string{"kubestash", "stash", "flags"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
