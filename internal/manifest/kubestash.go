@@ -148,6 +148,11 @@ func (p *parser) ksBackup(d *doc, bc *ksBackupConfiguration) {
 		if (b.StorageRef.Kind != "" && b.StorageRef.Kind != "BackupStorage") || (b.StorageRef.APIGroup != "" && b.StorageRef.APIGroup != "storage.kubestash.com") {
 			d.fail(bp+".storageRef", "want a BackupStorage of storage.kubestash.com, got %s %s", b.StorageRef.APIGroup, b.StorageRef.Kind)
 		}
+		for _, ref := range []struct{ path, ns string }{{bp + ".storageRef.namespace", b.StorageRef.Namespace}, {bp + ".retentionPolicy.namespace", nsOf(b.RetentionPolicy)}} {
+			if ref.ns != "" && d.ns != "" && ref.ns != d.ns {
+				d.unsup(ref.path, "%s is another namespace: a repository Secret and a configuration's retention serve their own namespace; use objects of namespace %s", ref.ns, d.ns)
+			}
+		}
 	}
 	if len(s.Sessions) == 0 {
 		d.fail("spec.sessions", "missing: a session says when (scheduler) and where (repositories) the backups go")
@@ -277,6 +282,9 @@ func (p *parser) ksSession(d *doc, path string, bc *ksBackupConfiguration, sess 
 	}
 	if sess.RetentionPolicy != nil {
 		retentionRef = sess.RetentionPolicy
+		if ns := sess.RetentionPolicy.Namespace; ns != "" && d.ns != "" && ns != d.ns {
+			d.unsup(path+".retentionPolicy.namespace", "%s is another namespace: use a RetentionPolicy of namespace %s", ns, d.ns)
+		}
 	}
 	if retentionRef != nil {
 		cfg.Retention = p.ksRetention(d, path, retentionRef)
@@ -646,4 +654,11 @@ func (p *parser) ksVerification(d *doc, v *ksBackupVerificationSession) {
 		d.fail("spec.retryLeft", "%d: want 0 or more", s.RetryLeft)
 	}
 	p.set.Verifications = append(p.set.Verifications, Verification{Config: cfg, Origin: origin(d)})
+}
+
+func nsOf(r *ksObjectRef) string {
+	if r == nil {
+		return ""
+	}
+	return r.Namespace
 }
