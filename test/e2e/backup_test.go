@@ -80,7 +80,16 @@ func checkSeedShape(t *testing.T, doc map[string]any, ns, name, config string) m
 		t.Errorf("spec = %v", spec)
 	}
 	st := doc["status"].(map[string]any)
-	wantKeys(t, "status", st, "phase", "totalHosts", "sessionDuration", "stats")
+	statusKeys := []string{"phase", "totalHosts", "sessionDuration", "stats"}
+	if _, ok := st["conditions"]; ok {
+		// a configuration with a retention policy records the seed's RetentionPolicyApplied
+		// (Stash's BackupSession status.conditions, peers.md)
+		statusKeys = append(statusKeys, "conditions")
+		for _, c := range st["conditions"].([]any) {
+			wantKeys(t, "status.conditions[]", c, "type", "status", "reason", "message", "lastTransitionTime")
+		}
+	}
+	wantKeys(t, "status", st, statusKeys...)
 	stats := st["stats"].([]any)
 	if int(st["totalHosts"].(float64)) != len(stats) {
 		t.Errorf("totalHosts %v but %d stats", st["totalHosts"], len(stats))
