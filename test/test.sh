@@ -37,5 +37,8 @@ step "object stores";       make -s objectstores-up; make -s test-objectstores
 step "waiting for the cluster binaries"
 if ! wait "$BUILD_PID"; then BUILD_PID=; tail -30 "$LOG_DIR/cluster-build.log"; exit 1; fi
 BUILD_PID=
+# reproducible make dist, the Krew manifest validated, krew install/uninstall, completion
+# (uses the cluster's kubectl, built above; starts no cluster)
+step "release packaging and Krew"; make -s test-krew
 step "starting the test cluster"; make -s cluster-up
 step "e2e tests";           make -s e2e
