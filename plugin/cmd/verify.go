@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
+	"github.com/kubectl-stash/kubectl-stash/internal/manifest"
 	"github.com/kubectl-stash/kubectl-stash/internal/verifyjob"
 	"github.com/kubectl-stash/kubectl-stash/plugin/jobs"
 	"github.com/kubectl-stash/kubectl-stash/plugin/repository"
@@ -46,10 +47,14 @@ type VerifyOptions struct {
 	Wait         bool
 
 	RuntimeFlags
+	ManifestFlags
 
 	DryRun string
 	Output string
 
+	set *manifest.Set
+	// session is the manifest's spec.session (the KubeStash session name the sessions carry)
+	session   string
 	namespace string
 	newClient clientsetFunc
 	client    kubernetes.Interface
@@ -67,7 +72,7 @@ func NewCmdVerify(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra.C
 func newCmdVerify(o *VerifyOptions) *cobra.Command {
 	g := o.global
 	cmd := &cobra.Command{
-		Use:   "verify [CONFIG] [--repo REPOSITORY] [--snapshot ID|latest] [--schedule CRON]",
+		Use:   "verify [CONFIG] [--repo REPOSITORY] [--snapshot ID|latest] [--schedule CRON] | -f BACKUPVERIFICATIONSESSION.yaml",
 		Short: "Verify backups: restore a snapshot into scratch space and check every file (a BackupVerificationSession)",
 		Long: `A backup nobody has restored is a hope. kubectl stash verify restores snapshots into
 scratch space in a Job (an emptyDir sized from the snapshot, or a temporary PVC with
@@ -93,11 +98,22 @@ with retries left (--retries) starts a new one.`,
   # One snapshot of a repository, restored into a 20Gi temporary PVC
   kubectl stash verify --repo s3-repo --snapshot 1a2b3c4d --scratch-pvc-size 20Gi --storage-class fast
 
+  # A KubeStash BackupVerificationSession: verify now what it names
+  kubectl stash verify -f bvs.yaml --wait
+
   # The sessions, in the seed's BackupVerificationSession shape
   kubectl stash get bvs -o yaml`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.RuntimeFlags.changed(cmd)
+			if o.Filename != "" {
+				if len(args) > 0 {
+					return fmt.Errorf("give CONFIG or -f, not both")
+				}
+				if err := onlyWith(cmd, "wait", "dry-run", "output", "name", "history-limit", "timeout", "scratch-size", "scratch-pvc-size", "storage-class"); err != nil {
+					return err
+				}
+			}
 			if err := o.Complete(args); err != nil {
 				return err
 			}
@@ -126,6 +142,7 @@ with retries left (--retries) starts a new one.`,
 	f.DurationVar(&o.Timeout, "timeout", 0, "fail a session still running after this long; 0: no limit")
 	f.BoolVar(&o.Wait, "wait", false, "wait for the session started now and exit non-zero unless it Succeeded (or was Skipped)")
 	o.RuntimeFlags.addFlags(f, "verification")
+	o.ManifestFlags.addFlags(f, "a backup verification (a KubeStash BackupVerificationSession)")
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, "none, or client: print the objects, create nothing")
 	f.Lookup("dry-run").NoOptDefVal = "client"
 	f.StringVarP(&o.Output, "output", "o", "", "yaml or json: print the objects")
@@ -138,6 +155,16 @@ func (o *VerifyOptions) Complete(args []string) error {
 	if len(args) == 1 {
 		o.Config = args[0]
 	}
+	if o.Filename != "" {
+		set, ns, err := o.ManifestFlags.read(o.global, o.In, o.ErrOut)
+		if err != nil {
+			return err
+		}
+		if err := o.fromManifest(set); err != nil {
+			return err
+		}
+		defer func() { o.namespace = ns }() // the manifests' namespace (read checked -n agrees)
+	}
 	if o.DryRun == "client" {
 		ns, _, err := o.global.ConfigFlags.ToRawKubeConfigLoader().Namespace()
 		o.namespace = ns
@@ -149,12 +176,53 @@ func (o *VerifyOptions) Complete(args []string) error {
 	return completeClient(o.global, o.newClient, &o.namespace, &o.client)
 }
 
+// fromManifest takes the one BackupVerificationSession of -f: a verification of its
+// invoker's backups, started now.
+func (o *VerifyOptions) fromManifest(set *manifest.Set) error {
+	if err := o.ManifestFlags.foreign(set, "verify", o.ErrOut); err != nil {
+		return err
+	}
+	if len(set.Verifications) != 1 {
+		return fmt.Errorf("-f %s holds %d BackupVerificationSessions: kubectl stash verify -f takes one", o.Filename, len(set.Verifications))
+	}
+	v := set.Verifications[0]
+	cfg := v.Config
+	o.Config, o.Repository, o.Retries = cfg.Invoker, cfg.Repository, cfg.Retries
+	o.Snapshot, o.Host, o.Paths, o.session = cfg.Snapshot, cfg.Host, cfg.Paths, cfg.Session
+	if o.Snapshot != "latest" && !isHexPrefix(o.Snapshot) {
+		msg := fmt.Sprintf("%s:%d: spec.snapshot %q names a KubeStash Snapshot object; kubectl-stash's snapshots are named by their id (kubectl stash snapshots --repo %s): give an id, or latest",
+			v.Origin.File, v.Origin.Line, o.Snapshot, cfg.Repository)
+		if !o.IgnoreUnsupported {
+			return fmt.Errorf("nothing was created: %s (--ignore-unsupported: verify the latest snapshots instead)", msg)
+		}
+		fmt.Fprintln(o.ErrOut, "Warning: "+msg+"; verifying the latest snapshots instead")
+		o.Snapshot = "latest"
+	}
+	o.set = set
+	return nil
+}
+
+func isHexPrefix(s string) bool {
+	if len(s) < 4 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789abcdef", r) {
+			return false
+		}
+	}
+	return true
+}
+
 // Validate checks the flags and builds the configuration; it touches no cluster.
 func (o *VerifyOptions) Validate() error {
 	if o.Config == "" && o.Repository == "" {
 		return fmt.Errorf("nothing to verify: give a backup configuration (kubectl stash verify CONFIG) or --repo NAME")
 	}
 	session := o.Config
+	if o.session != "" {
+		session = o.session
+	}
 	if session == "" {
 		session = "verify"
 	}
