@@ -61,7 +61,7 @@ func newCmdGet(o *GetOptions) *cobra.Command {
 	g := o.global
 	cmd := &cobra.Command{
 		Use:   "get backupconfigurations|backupsessions|restoresessions|backupverificationsessions [NAME]",
-		Short: "List backup configurations, backup sessions or restore sessions, or print one",
+		Short: "List backup configurations, backup, restore or verification sessions, or print one",
 		Long: `List backup configurations (bc), backup sessions (bs) or restore sessions (restore) in the
 namespace, or print one.
 
