@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -49,6 +50,8 @@ type feedKind struct {
 var feedKinds = []feedKind{
 	{api.KindBackup, api.ComponentSession, api.ComponentHost, api.LabelBackupSession, api.LabelBackupConfiguration},
 	{api.KindRestore, api.ComponentRestoreSession, api.ComponentRestoreHost, api.LabelRestoreSession, api.LabelRestoreSession},
+	// a verification session has no host Jobs: its one pod does the work
+	{api.KindVerify, api.ComponentVerifySession, api.ComponentVerifySession, api.LabelVerification, api.LabelVerification},
 }
 
 // feedSelectors are the label selectors of the Jobs o watches, one informer each. Without
@@ -218,6 +221,8 @@ func picture(objs []any, o FeedOptions) []api.SessionView {
 		sortHosts(hs)
 		v := api.SessionView{Kind: s.kind.kind, Namespace: j.Namespace, Name: j.Name, Created: j.CreationTimestamp.Time, Hosts: hs}
 		switch s.kind.kind {
+		case api.KindVerify:
+			v.Config, v.Status, v.Phase, v.Hosts = verifyView(j)
 		case api.KindRestore:
 			r := restoreOf(j)
 			if t := r.Target(); t.Kind != "" {
@@ -243,6 +248,53 @@ func picture(objs []any, o FeedOptions) []api.SessionView {
 		views = views[:o.Limit]
 	}
 	return views
+}
+
+// verifyView shows a verification session as the live views show sessions: one row per
+// snapshot verified (by its host), or one row while the snapshots are not known yet.
+func verifyView(j *batchv1.Job) (config string, st api.SessionStatus, phase api.Phase, hosts []api.HostStatus) {
+	s := verifySessionOf(j)
+	phase = s.Phase()
+	st = api.SessionStatus{Phase: phase, SessionDuration: s.Status.Duration, Error: s.Status.Error, StartTime: s.Status.StartTime}
+	for _, c := range s.Status.Conditions {
+		if c.Status == "False" && st.Error == "" {
+			st.Error = c.Type + ": " + c.Message
+		}
+	}
+	// a snapshot listed was restored and compared: it passed unless it has problems
+	hostPhase := api.PhaseSucceeded
+	if !phase.Final() {
+		hostPhase = api.PhaseRunning
+	}
+	for _, sn := range s.Status.Snapshots {
+		h := api.HostStatus{Hostname: sn.Host, Phase: hostPhase, Message: fmt.Sprintf("snapshot %s %s: %d files verified", sn.Snapshot, sn.Path, sn.Files)}
+		if len(sn.Problems) > 0 {
+			h.Phase, h.Message = api.PhaseFailed, ""
+			h.Error = fmt.Sprintf("snapshot %s: %s", sn.Snapshot, strings.Join(sn.Problems, "; "))
+		}
+		if phase == api.PhaseSkipped {
+			h.Message = fmt.Sprintf("snapshot %s %s: verified before, skipped", sn.Snapshot, sn.Path)
+		}
+		hosts = append(hosts, h)
+	}
+	if len(hosts) == 0 || !phase.Final() {
+		// restoring: the progress is the session's
+		hosts = append(hosts[:0], api.HostStatus{Hostname: "verify", Phase: phase, Progress: s.Status.Progress, Error: s.Status.Error})
+	}
+	st.TotalHosts = len(hosts)
+	for _, h := range hosts {
+		switch h.Phase {
+		case api.PhaseSucceeded:
+			st.Hosts.Succeeded++
+		case api.PhaseFailed:
+			st.Hosts.Failed++
+		case api.PhaseRunning:
+			st.Hosts.Running++
+		default:
+			st.Hosts.Pending++
+		}
+	}
+	return s.Config.Name, st, phase, hosts
 }
 
 func nsName(ns string) string {

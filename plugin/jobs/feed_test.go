@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
+	"github.com/kubectl-stash/kubectl-stash/internal/verifyjob"
 )
 
 func job(name, component, config, session, host string, created time.Time) *batchv1.Job {
@@ -210,5 +211,43 @@ func TestWatchSessionsFilters(t *testing.T) {
 	}
 	if _, err := WatchSessions(context.Background(), c, FeedOptions{Config: "statefulset/web"}); err == nil {
 		t.Error("a Config no label can hold is no error")
+	}
+}
+
+// A verification session is in the feed too: while it restores, one row with its
+// progress; when done, a row per snapshot verified (its host), the damaged one Failed.
+func TestWatchVerifySessions(t *testing.T) {
+	cfg := api.VerifyConfig{Name: "shop-verify", Session: "shop-backup", Repository: "s3"}
+	vj, err := verifyjob.SessionJob(cfg, "ns", "s3-shop-backup-1730194200", "s3://b/r", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := api.VerifyStatus{SchemaVersion: 1, Phase: api.PhaseRunning, Progress: &api.Progress{BytesDone: 5, BytesTotal: 10}}
+	b, _ := json.Marshal(running)
+	vj.Annotations[api.AnnotationVerifyStatus] = string(b)
+	c := fake.NewClientset(vj)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	feed, err := WatchSessions(ctx, c, FeedOptions{Namespace: "ns", Kind: api.KindVerify, Settle: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pic := until(t, feed, "the running verification", func(p []api.SessionView) bool { return len(p) == 1 })
+	if v := pic[0]; v.Kind != api.KindVerify || v.Config != "shop-verify" || len(v.Hosts) != 1 || v.Hosts[0].Progress == nil || v.Hosts[0].Progress.BytesDone != 5 {
+		t.Fatalf("running verification: %+v", v)
+	}
+	done := api.VerifyStatus{SchemaVersion: 1, Phase: api.PhaseFailed, Duration: "3s", Snapshots: []api.VerifiedSnapshot{
+		{Snapshot: "aaaa1111", Host: "host-0", Path: "/data", Files: 3},
+		{Snapshot: "bbbb2222", Host: "host-1", Path: "/data", Files: 2, Problems: []string{"/data/x: size 1, snapshot has 2"}}}}
+	b, _ = json.Marshal(done)
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{api.AnnotationVerifyStatus: string(b)}}})
+	if _, err := c.BatchV1().Jobs("ns").Patch(ctx, vj.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pic = until(t, feed, "the finished verification", func(p []api.SessionView) bool { return len(p) == 1 && p[0].Phase == api.PhaseFailed })
+	v := pic[0]
+	if len(v.Hosts) != 2 || v.Hosts[0].Phase != api.PhaseSucceeded || v.Hosts[1].Phase != api.PhaseFailed ||
+		!strings.Contains(v.Hosts[1].Error, "size 1, snapshot has 2") || v.Status.Hosts.Failed != 1 || v.Status.SessionDuration != "3s" {
+		t.Errorf("finished verification: %+v", v)
 	}
 }
