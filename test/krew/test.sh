@@ -109,8 +109,8 @@ echo "$listing" | sed 's/^/    /'
 when=$(TZ=UTC date -d "@$EPOCH" '+%Y-%m-%d %H:%M')
 [ "$(echo "$listing" | awk '{print $6}' | xargs)" = "LICENSE README.md kubectl-stash kubectl_complete-stash" ] || fail "entries of $ARCHIVE"
 echo "$listing" | awk -v w="$when" '$2 != "0/0" || ($4 " " $5) != w {bad=1} END {exit bad}' || fail "entries not owned by 0/0 or not at $when"
-echo "$listing" | grep -q '^-rwxr-xr-x .* kubectl-stash$' || fail "kubectl-stash is not executable"
-echo "$listing" | grep -q '^-rwxr-xr-x .* kubectl_complete-stash$' || fail "kubectl_complete-stash is not executable"
+grep -q '^-rwxr-xr-x .* kubectl-stash$' <<<"$listing" || fail "kubectl-stash is not executable"
+grep -q '^-rwxr-xr-x .* kubectl_complete-stash$' <<<"$listing" || fail "kubectl_complete-stash is not executable"
 mkdir -p "$TMP/unpacked" && tar -xzf "$ARCHIVE" -C "$TMP/unpacked"
 cmp -s "$TMP/unpacked/LICENSE" LICENSE || fail "LICENSE differs from the repository's"
 cmp -s "$TMP/unpacked/kubectl_complete-stash" krew/kubectl_complete-stash || fail "kubectl_complete-stash differs from krew/'s"
@@ -120,7 +120,7 @@ for want in "Version:   $VERSION" "GitCommit: $COMMIT" "JobImage:  $IMAGE"; do
 done
 index=$(tar -xOf "$A/stash-job_${VERSION}_image.tar" index.json)
 grep -qF "\"org.opencontainers.image.ref.name\":\"${IMAGE##*:}\"" <<<"$index" || fail "image tag in index.json: $index"
-digest=$(grep -o '"digest":"sha256:[0-9a-f]*"' <<<"$index" | head -1 | cut -d: -f3 | tr -d '"')
+digest=$(grep -o '"digest":"sha256:[0-9a-f]*"' <<<"$index" | sed -n 1p | cut -d: -f3 | tr -d '"')
 platforms=$(tar -xOf "$A/stash-job_${VERSION}_image.tar" "blobs/sha256/$digest" | grep -o '"architecture":"[a-z0-9]*","os":"[a-z]*"' | tr -d '"' | sort | xargs)
 [ "$platforms" = 'architecture:amd64,os:linux architecture:arm64,os:linux' ] || fail "image index platforms: $platforms"
 echo "    image $IMAGE: index sha256:$digest, linux/amd64 and linux/arm64"
@@ -133,7 +133,7 @@ for p in $PLATFORMS; do
   name=$(grep -F "_${p%/*}_${p#*/}." <<<"$want_files")
   sum=$(awk -v n="$name" '$2 == n {print $1}' "$SUMS")
   grep -qF "    uri: https://github.com/kubectl-stash/kubectl-stash/releases/download/$VERSION/$name" "$MANIFEST" || fail "no uri for $name in the manifest"
-  grep -A1 -F "/$name" "$MANIFEST" | grep -qF "    sha256: $sum" || fail "sha256 of $name in the manifest is not $sum"
+  grep -qF "    sha256: $sum" <<<"$(grep -A1 -F "/$name" "$MANIFEST")" || fail "sha256 of $name in the manifest is not $sum"
 done
 grep -qF "  version: $VERSION" "$MANIFEST" || fail "manifest version"
 user "$TOOLBIN/validate-krew-manifest" -manifest "$MANIFEST" -skip-install >"$TMP/validate-release.log" 2>&1 ||
@@ -178,11 +178,15 @@ INDEX=$KREW_ROOT/index/default
 mkdir -p "$INDEX/plugins" && cp "$MANIFEST" "$INDEX/plugins/stash.yaml"
 user env GIT_AUTHOR_NAME=test GIT_AUTHOR_EMAIL=test@127.0.0.1 GIT_COMMITTER_NAME=test GIT_COMMITTER_EMAIL=test@127.0.0.1 \
   sh -c 'cd "$1" && git init -q && git add plugins && git commit -qm "stash '"$VERSION"'"' sh "$INDEX" || fail "local index"
-user kubectl krew list 2>/dev/null | grep -qxE '(detached/)?stash' || fail "kubectl krew list lacks stash: $(user kubectl krew list 2>&1)"
-user kubectl krew info stash 2>/dev/null | grep -qx "VERSION: $VERSION" || fail "kubectl krew info stash: $(user kubectl krew info stash 2>&1)"
+# (outputs are captured before grep: grep -q ending a pipe early would fail it under pipefail)
+out=$(user kubectl krew list 2>&1) || fail "kubectl krew list: $out"
+grep -qxE '(detached/)?stash' <<<"$out" || fail "kubectl krew list lacks stash: $out"
+out=$(user kubectl krew info stash 2>&1) || fail "kubectl krew info stash: $out"
+grep -qx "VERSION: $VERSION" <<<"$out" || fail "kubectl krew info stash: $out"
 
 step "kubectl stash version, through kubectl's plugin discovery and directly"
-user kubectl plugin list 2>/dev/null | grep -qx "$KREW_ROOT/bin/kubectl-stash" || fail "kubectl plugin list does not find $KREW_ROOT/bin/kubectl-stash"
+out=$(user kubectl plugin list 2>&1) || fail "kubectl plugin list: $out"
+grep -qx "$KREW_ROOT/bin/kubectl-stash" <<<"$out" || fail "kubectl plugin list does not find $KREW_ROOT/bin/kubectl-stash: $out"
 for how in "kubectl stash" "$KREW_ROOT/bin/kubectl-stash"; do
   user $how version >"$TMP/version.out" 2>"$TMP/version.err" || fail "$how version: $(cat "$TMP/version.err")"
   for want in "Version:   $VERSION" "GitCommit: $COMMIT" "JobImage:  $IMAGE"; do
@@ -236,9 +240,11 @@ sed 's/^/    /' "$TMP/uninstall.log"
 [ ! -e "$KREW_ROOT/bin/kubectl-stash" ] && [ ! -L "$KREW_ROOT/bin/kubectl-stash" ] || fail "$KREW_ROOT/bin/kubectl-stash is still there"
 [ ! -e "$KREW_ROOT/store/stash" ] || fail "$KREW_ROOT/store/stash is still there"
 [ ! -e "$KREW_ROOT/receipts/stash.yaml" ] || fail "the receipt of stash is still there"
-! user kubectl plugin list 2>/dev/null | grep -q "/kubectl-stash$" || fail "kubectl still finds kubectl-stash"
+out=$(user kubectl plugin list 2>/dev/null || true)
+! grep -q "/kubectl-stash$" <<<"$out" || fail "kubectl still finds kubectl-stash: $out"
 ! user kubectl stash version >/dev/null 2>&1 || fail "kubectl stash version still runs"
 # the completion script copied by hand stays, but kubectl no longer completes a plugin that is gone
-! user kubectl __complete stash "" 2>/dev/null | grep -qx backup || fail "kubectl still completes the uninstalled plugin"
+out=$(user kubectl __complete stash "" 2>/dev/null || true)
+! grep -qx backup <<<"$out" || fail "kubectl still completes the uninstalled plugin"
 
 step "passed"
