@@ -5,8 +5,6 @@ import (
 	"os/user"
 	"strconv"
 	"sync"
-	"syscall"
-	"time"
 )
 
 // nodeFromInfo fills a node from lstat information.
@@ -30,21 +28,23 @@ func nodeFromInfo(name string, fi fs.FileInfo, names *nameCache) (*Node, bool) {
 	default:
 		return nil, false // sockets and anything else tar and restic skip too
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		n.UID, n.GID = st.Uid, st.Gid
-		n.Inode, n.DeviceID, n.Links = st.Ino, uint64(st.Dev), uint64(st.Nlink)
-		n.AccessTime = time.Unix(st.Atim.Sec, st.Atim.Nsec).UTC()
-		n.ChangeTime = time.Unix(st.Ctim.Sec, st.Ctim.Nsec).UTC()
-		n.ModTime = time.Unix(st.Mtim.Sec, st.Mtim.Nsec).UTC()
+	if st, ok := statOf(fi); ok {
+		n.UID, n.GID = st.UID, st.GID
+		n.Inode, n.DeviceID, n.Links = st.Ino, st.Dev, st.Nlink
+		n.AccessTime = st.Atime.UTC()
+		n.ChangeTime = st.Ctime.UTC()
+		n.ModTime = st.Mtime.UTC()
 		if n.Type == TypeCharDev || n.Type == TypeBlockDev {
-			n.Rdev = uint64(st.Rdev)
+			n.Rdev = st.Rdev
 		}
 		if n.Type == TypeFile && st.Blocks*512 < st.Size {
 			n.Sparse = true
 		}
 		if names != nil {
-			n.User, n.Group = names.user(st.Uid), names.group(st.Gid)
+			n.User, n.Group = names.user(st.UID), names.group(st.GID)
 		}
+	} else {
+		n.AccessTime, n.ChangeTime = n.ModTime, n.ModTime
 	}
 	return n, true
 }

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
@@ -208,21 +207,6 @@ func (c *dirCache) closeLocked() {
 		f.Close()
 	}
 	c.fds = map[string]*os.File{}
-}
-
-// openat opens rel (a file inside the target) relative to its cached directory.
-func (rs *restorer) openat(rel string, flags int, perm uint32) (*os.File, error) {
-	dir, name := path.Split(rel)
-	d, release, err := rs.dirs.get(strings.TrimSuffix(dir, "/"))
-	if err != nil {
-		return nil, err
-	}
-	fd, err := unix.Openat(int(d.Fd()), name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
-	release()
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
-	}
-	return os.NewFile(uintptr(fd), rel), nil
 }
 
 type dirMeta struct {
@@ -721,7 +705,7 @@ func (rs *restorer) ensureCreated(f *restoreFile) error {
 // a symlink planted there; a symlink or directory in the way is replaced.
 func (rs *restorer) openNew(f *restoreFile) (*os.File, error) {
 	fh, err := rs.openat(f.rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EISDIR) {
+	if inTheWay(err) {
 		if err := rs.root.RemoveAll(f.rel); err != nil {
 			return nil, err
 		}
@@ -886,69 +870,6 @@ func (rs *restorer) parentFD(rel string) (*os.File, string, func(), error) {
 		return nil, "", nil, err
 	}
 	return d, name, release, nil
-}
-
-func (rs *restorer) mknod(f *restoreFile) error {
-	_ = rs.root.Remove(f.rel)
-	d, name, release, err := rs.parentFD(f.rel)
-	if err != nil {
-		return err
-	}
-	defer release()
-	mode := uint32(f.node.Mode.Perm())
-	switch f.node.Type {
-	case TypeFIFO:
-		mode |= unix.S_IFIFO
-	case TypeCharDev:
-		mode |= unix.S_IFCHR
-	case TypeBlockDev:
-		mode |= unix.S_IFBLK
-	}
-	if err := unix.Mknodat(int(d.Fd()), name, mode, int(f.node.Rdev)); err != nil {
-		return fmt.Errorf("%s: %w", f.rel, err)
-	}
-	return rs.setMeta(f.rel, f.node)
-}
-
-// setMeta restores owner (when running as root), mode and times, never following a
-// symlink.
-func (rs *restorer) setMeta(rel string, n *Node) error {
-	d, name, release, err := rs.parentFD(rel)
-	if err != nil {
-		return err
-	}
-	defer release()
-	fd := int(d.Fd())
-	if os.Geteuid() == 0 {
-		if err := unix.Fchownat(fd, name, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("%s: chown: %w", rel, err)
-		}
-	}
-	if n.Type != TypeSymlink {
-		// after chown: chown clears setuid/setgid bits
-		if err := unix.Fchmodat(fd, name, unixMode(n.Mode), 0); err != nil {
-			return fmt.Errorf("%s: chmod: %w", rel, err)
-		}
-	}
-	ts := []unix.Timespec{unix.NsecToTimespec(n.AccessTime.UnixNano()), unix.NsecToTimespec(n.ModTime.UnixNano())}
-	if err := unix.UtimesNanoAt(fd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("%s: times: %w", rel, err)
-	}
-	return nil
-}
-
-func unixMode(m fs.FileMode) uint32 {
-	u := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		u |= unix.S_ISUID
-	}
-	if m&fs.ModeSetgid != 0 {
-		u |= unix.S_ISGID
-	}
-	if m&fs.ModeSticky != 0 {
-		u |= unix.S_ISVTX
-	}
-	return u
 }
 
 func (rs *restorer) reportProgress(ctx context.Context, start time.Time) (stop func()) {

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/chunker"
@@ -294,8 +293,8 @@ func (v *verifier) meta(snapPath string, n *Node, fi fs.FileInfo) {
 		v.mismatch(snapPath, "modified %s, snapshot has %s", fi.ModTime().UTC().Format(time.RFC3339Nano), n.ModTime.UTC().Format(time.RFC3339Nano))
 	}
 	if v.opts.Owners {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && (st.Uid != n.UID || st.Gid != n.GID) {
-			v.mismatch(snapPath, "owner %d:%d, snapshot has %d:%d", st.Uid, st.Gid, n.UID, n.GID)
+		if st, ok := statOf(fi); ok && (st.UID != n.UID || st.GID != n.GID) {
+			v.mismatch(snapPath, "owner %d:%d, snapshot has %d:%d", st.UID, st.GID, n.UID, n.GID)
 		}
 	}
 }

@@ -1,0 +1,27 @@
+package snapshot
+
+import (
+	"fmt"
+	"io/fs"
+	"syscall"
+	"time"
+)
+
+const openNoATime = 0 // no such flag on darwin
+
+func statOf(fi fs.FileInfo) (statFields, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return statFields{}, false
+	}
+	return statFields{UID: st.Uid, GID: st.Gid, Ino: st.Ino, Dev: uint64(st.Dev), Nlink: uint64(st.Nlink), Rdev: uint64(st.Rdev),
+		Blocks: st.Blocks, Size: st.Size,
+		Atime: time.Unix(st.Atimespec.Sec, st.Atimespec.Nsec), Ctime: time.Unix(st.Ctimespec.Sec, st.Ctimespec.Nsec),
+		Mtime: time.Unix(st.Mtimespec.Sec, st.Mtimespec.Nsec)}, true
+}
+
+// mknodat: darwin has no mknodat; device nodes and FIFOs of a Linux volume are not
+// recreated on a Mac (download reports the file).
+func mknodat(dirfd int, name string, mode uint32, dev int) error {
+	return fmt.Errorf("special files (FIFOs, devices) cannot be restored on darwin")
+}
