@@ -19,7 +19,8 @@
 # Nothing leaves the machine: krew and kubectl run with HOME, KREW_ROOT and KUBECONFIG in a
 # temporary directory and a proxy on a closed local port for anything not on 127.0.0.1.
 #
-# Env: DIST_PLATFORMS   platforms to build and check (default: linux/amd64 linux/arm64; the
+# Env: DIST_PLATFORMS   platforms to build and check (default: linux/amd64 linux/arm64, to keep
+#                       CI short: every platform builds (make dist), cold cross builds cost minutes; the
 #                       release builds darwin and windows too, see below)
 #      KUBECTL_DIR      directory holding kubectl (default: `make kubectl-path`, built with the
 #                       cluster binaries when missing)
@@ -60,6 +61,8 @@ if [ ! -x "$KUBECTL_DIR/kubectl" ]; then
   step "no kubectl in $KUBECTL_DIR: building the cluster binaries (BUILD_ONLY=1 test/cluster/up.sh)"
   BUILD_ONLY=1 bash test/cluster/up.sh >"$TMP/cluster-build.log" 2>&1 || { tail -20 "$TMP/cluster-build.log"; fail "could not build kubectl"; }
 fi
+# kubectl by its path: a kubectl elsewhere on PATH (a cloud SDK's wrapper) must not stand in
+[ -x "$KUBECTL_DIR/kubectl" ] || fail "no kubectl in $KUBECTL_DIR (KUBECTL_DIR, or make kubectl-path)"
 "$KUBECTL_DIR/kubectl" version --client >/dev/null || fail "$KUBECTL_DIR/kubectl does not run"
 
 export KREW_ROOT=$TMP/krew-root KREW_NO_UPGRADE_CHECK=1
@@ -166,7 +169,7 @@ kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
 
 # ---------------------------------------------------------------- 3. krew install, discovery, uninstall
 step "krew install --manifest --archive (offline)"
-user kubectl krew install --manifest="$MANIFEST" --archive="$ARCHIVE" >"$TMP/install.log" 2>&1 || { cat "$TMP/install.log"; fail "krew install"; }
+user "$KUBECTL_DIR/kubectl" krew install --manifest="$MANIFEST" --archive="$ARCHIVE" >"$TMP/install.log" 2>&1 || { cat "$TMP/install.log"; fail "krew install"; }
 sed 's/^/    /' "$TMP/install.log"
 grep -q "Installed plugin: stash" "$TMP/install.log" || fail "krew did not say it installed stash"
 STORE=$KREW_ROOT/store/stash/$VERSION
@@ -179,15 +182,15 @@ mkdir -p "$INDEX/plugins" && cp "$MANIFEST" "$INDEX/plugins/stash.yaml"
 user env GIT_AUTHOR_NAME=test GIT_AUTHOR_EMAIL=test@127.0.0.1 GIT_COMMITTER_NAME=test GIT_COMMITTER_EMAIL=test@127.0.0.1 \
   sh -c 'cd "$1" && git init -q && git add plugins && git commit -qm "stash '"$VERSION"'"' sh "$INDEX" || fail "local index"
 # (outputs are captured before grep: grep -q ending a pipe early would fail it under pipefail)
-out=$(user kubectl krew list 2>&1) || fail "kubectl krew list: $out"
+out=$(user "$KUBECTL_DIR/kubectl" krew list 2>&1) || fail "kubectl krew list: $out"
 grep -qxE '(detached/)?stash' <<<"$out" || fail "kubectl krew list lacks stash: $out"
-out=$(user kubectl krew info stash 2>&1) || fail "kubectl krew info stash: $out"
+out=$(user "$KUBECTL_DIR/kubectl" krew info stash 2>&1) || fail "kubectl krew info stash: $out"
 grep -qx "VERSION: $VERSION" <<<"$out" || fail "kubectl krew info stash: $out"
 
 step "kubectl stash version, through kubectl's plugin discovery and directly"
-out=$(user kubectl plugin list 2>&1) || fail "kubectl plugin list: $out"
+out=$(user "$KUBECTL_DIR/kubectl" plugin list 2>&1) || fail "kubectl plugin list: $out"
 grep -qx "$KREW_ROOT/bin/kubectl-stash" <<<"$out" || fail "kubectl plugin list does not find $KREW_ROOT/bin/kubectl-stash: $out"
-for how in "kubectl stash" "$KREW_ROOT/bin/kubectl-stash"; do
+for how in "$KUBECTL_DIR/kubectl stash" "$KREW_ROOT/bin/kubectl-stash"; do
   user $how version >"$TMP/version.out" 2>"$TMP/version.err" || fail "$how version: $(cat "$TMP/version.err")"
   for want in "Version:   $VERSION" "GitCommit: $COMMIT" "JobImage:  $IMAGE"; do
     grep -qF "$want" "$TMP/version.out" || fail "$how version lacks '$want': $(cat "$TMP/version.out")"
@@ -202,19 +205,19 @@ verbs="backup restore trigger watch get describe snapshots download repo version
 has_verbs() { # has_verbs WHAT OUTPUT
   local v; for v in $verbs; do grep -qx "$v" <<<"$2" || fail "$1 does not offer $v:"$'\n'"$2"; done
 }
-out=$(user kubectl stash __complete "" 2>/dev/null)
+out=$(user "$KUBECTL_DIR/kubectl" stash __complete "" 2>/dev/null)
 has_verbs 'kubectl stash __complete ""' "$(sed 's/\t.*//' <<<"$out")"
 [ "$(tail -1 <<<"$out")" = ":4" ] || fail "kubectl stash __complete: directive $(tail -1 <<<"$out"), want :4 (no file completion)"
-out=$(user kubectl stash __complete get "" 2>/dev/null)
+out=$(user "$KUBECTL_DIR/kubectl" stash __complete get "" 2>/dev/null)
 grep -qx bc <<<"$out" && grep -qx bs <<<"$out" || fail "kubectl stash __complete get: $out"
 # kubectl completes `kubectl stash <TAB>` through kubectl_complete-stash: before it is on PATH, nothing
-out=$(user kubectl __complete stash "" 2>/dev/null)
+out=$(user "$KUBECTL_DIR/kubectl" __complete stash "" 2>/dev/null)
 ! grep -qx backup <<<"$out" || fail "kubectl completed the plugin without kubectl_complete-stash"
 # the manifest's caveats say how to put it on PATH: do exactly that
 cp_line=$(grep -F 'cp "${KREW_ROOT:-$HOME/.krew}/store/stash/' "$MANIFEST") || fail "the caveats have no cp line"
 user bash -c "$cp_line" || fail "the caveats' command failed: $cp_line"
 [ -x "$KREW_ROOT/bin/kubectl_complete-stash" ] || fail "the caveats' command did not install kubectl_complete-stash"
-out=$(user kubectl __complete stash "" 2>/dev/null)
+out=$(user "$KUBECTL_DIR/kubectl" __complete stash "" 2>/dev/null)
 has_verbs 'kubectl __complete stash ""' "$(sed 's/\t.*//' <<<"$out")"
 # the bash scripts of kubectl and cobra need bash-completion (_get_comp_words_by_ref), as a user's shell has it
 BASH_COMPLETION=/usr/share/bash-completion/bash_completion
@@ -232,19 +235,19 @@ bash_complete() { # bash_complete SCRIPT_CMD FUNCTION WORDS...: COMPREPLY of a c
 has_verbs "kubectl's bash completion" "$(bash_complete 'kubectl completion bash' __start_kubectl kubectl stash "" | sed 's/ *(.*//; s/ *$//')"
 has_verbs "kubectl-stash's bash completion" "$(bash_complete 'kubectl-stash completion bash' __start_kubectl-stash kubectl-stash "" | sed 's/ *(.*//; s/ *$//')"
 [ "$(bash_complete 'kubectl completion bash' __start_kubectl kubectl stash tri | xargs)" = trigger ] || fail "bash: kubectl stash tri<TAB> is not trigger"
-echo "    kubectl stash <TAB>: $(user kubectl __complete stash "" 2>/dev/null | grep -v '^:' | sed 's/\t.*//' | xargs)"
+echo "    kubectl stash <TAB>: $(user "$KUBECTL_DIR/kubectl" __complete stash "" 2>/dev/null | grep -v '^:' | sed 's/\t.*//' | xargs)"
 
 step "krew uninstall stash"
-user kubectl krew uninstall stash >"$TMP/uninstall.log" 2>&1 || { cat "$TMP/uninstall.log"; fail "krew uninstall"; }
+user "$KUBECTL_DIR/kubectl" krew uninstall stash >"$TMP/uninstall.log" 2>&1 || { cat "$TMP/uninstall.log"; fail "krew uninstall"; }
 sed 's/^/    /' "$TMP/uninstall.log"
 [ ! -e "$KREW_ROOT/bin/kubectl-stash" ] && [ ! -L "$KREW_ROOT/bin/kubectl-stash" ] || fail "$KREW_ROOT/bin/kubectl-stash is still there"
 [ ! -e "$KREW_ROOT/store/stash" ] || fail "$KREW_ROOT/store/stash is still there"
 [ ! -e "$KREW_ROOT/receipts/stash.yaml" ] || fail "the receipt of stash is still there"
-out=$(user kubectl plugin list 2>/dev/null || true)
+out=$(user "$KUBECTL_DIR/kubectl" plugin list 2>/dev/null || true)
 ! grep -q "/kubectl-stash$" <<<"$out" || fail "kubectl still finds kubectl-stash: $out"
-! user kubectl stash version >/dev/null 2>&1 || fail "kubectl stash version still runs"
+! user "$KUBECTL_DIR/kubectl" stash version >/dev/null 2>&1 || fail "kubectl stash version still runs"
 # the completion script copied by hand stays, but kubectl no longer completes a plugin that is gone
-out=$(user kubectl __complete stash "" 2>/dev/null || true)
+out=$(user "$KUBECTL_DIR/kubectl" __complete stash "" 2>/dev/null || true)
 ! grep -qx backup <<<"$out" || fail "kubectl still completes the uninstalled plugin"
 
 step "passed"
