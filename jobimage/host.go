@@ -209,24 +209,7 @@ func (s *hostState) backupAll(ctx context.Context) error {
 
 func retentionPolicy(r api.Retention) repo.RetentionPolicy {
 	return repo.RetentionPolicy{Last: r.KeepLast, Hourly: r.KeepHourly, Daily: r.KeepDaily, Weekly: r.KeepWeekly,
-		Monthly: r.KeepMonthly, Yearly: r.KeepYearly, Tags: TagLists(r.KeepTags)}
-}
-
-// TagLists splits "a,b" entries into tag lists, dropping empty ones.
-func TagLists(entries []string) [][]string {
-	var out [][]string
-	for _, e := range entries {
-		var list []string
-		for _, t := range strings.Split(e, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				list = append(list, t)
-			}
-		}
-		if len(list) > 0 {
-			out = append(out, list)
-		}
-	}
-	return out
+		Monthly: r.KeepMonthly, Yearly: r.KeepYearly, Tags: repocmd.TagLists(r.KeepTags)}
 }
 
 // checkDirectory fails early, with the path, when a configured directory is not there:

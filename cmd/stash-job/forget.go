@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
-	"github.com/kubectl-stash/kubectl-stash/jobimage"
 )
 
 func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -35,6 +34,6 @@ func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *output != "" && *output != "json" {
 		return usagef("-o %q: want json or nothing", *output)
 	}
-	p.Tags = jobimage.TagLists(keepTags)
+	p.Tags = repocmd.TagLists(keepTags)
 	return repocmd.Forget(ctx, *rf, *host, *path, p, *dryRun, *output == "json", stdout)
 }

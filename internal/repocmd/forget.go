@@ -154,3 +154,20 @@ func policyString(p repo.RetentionPolicy) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// TagLists splits "a,b" entries into tag lists, dropping empty ones.
+func TagLists(entries []string) [][]string {
+	var out [][]string
+	for _, e := range entries {
+		var list []string
+		for _, t := range strings.Split(e, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				list = append(list, t)
+			}
+		}
+		if len(list) > 0 {
+			out = append(out, list)
+		}
+	}
+	return out
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
+	"github.com/kubectl-stash/kubectl-stash/internal/restoreplan"
 )
 
 // AnnotationRetryLeft is the seed's retryLeft of a verification session, on its Job.
@@ -233,24 +235,16 @@ func withRepository(job *batchv1.Job, repoURL string) error {
 // one named, or the latest of each host and path (of the configuration, host and paths).
 func SelectSnapshots(all []*repo.Snapshot, cfg api.VerifyConfig) ([]*repo.Snapshot, error) {
 	if cfg.Snapshot != "" && cfg.Snapshot != "latest" {
-		var found *repo.Snapshot
-		for _, sn := range all {
-			if strings.HasPrefix(sn.ID.String(), cfg.Snapshot) {
-				if found != nil {
-					return nil, fmt.Errorf("snapshot id prefix %q is ambiguous: give more characters", cfg.Snapshot)
-				}
-				found = sn
-			}
+		sn, err := restoreplan.Find(all, cfg.Snapshot)
+		if err != nil {
+			return nil, fmt.Errorf("%w %s", err, cfg.Repository)
 		}
-		if found == nil {
-			return nil, fmt.Errorf("snapshot %q is not in repository %s", cfg.Snapshot, cfg.Repository)
-		}
-		return []*repo.Snapshot{found}, nil
+		return []*repo.Snapshot{sn}, nil
 	}
 	latest := map[string]*repo.Snapshot{}
 	var keys []string
 	for _, sn := range all {
-		if cfg.Invoker != "" && !hasTag(sn, api.TagConfig+cfg.Invoker) {
+		if cfg.Invoker != "" && !slices.Contains(sn.Tags, api.TagConfig+cfg.Invoker) {
 			continue
 		}
 		if cfg.Host != "" && sn.Host != cfg.Host {
@@ -283,15 +277,6 @@ func SelectSnapshots(all []*repo.Snapshot, cfg api.VerifyConfig) ([]*repo.Snapsh
 		out = append(out, latest[k])
 	}
 	return out, nil
-}
-
-func hasTag(sn *repo.Snapshot, tag string) bool {
-	for _, t := range sn.Tags {
-		if t == tag {
-			return true
-		}
-	}
-	return false
 }
 
 func anyPath(sn *repo.Snapshot, paths []string) bool {

@@ -161,7 +161,7 @@ func NewCmdForget(g *GlobalOptions, streams genericiooptions.IOStreams) *cobra.C
 		return a, nil
 	}
 	o.local = func(ctx context.Context, rf repocmd.RepoFlags) error {
-		p.Tags = tagLists(keepTags)
+		p.Tags = repocmd.TagLists(keepTags)
 		return repocmd.Forget(ctx, rf, host, path, p, dryRun, o.Output == "json", o.Out)
 	}
 	return cmd
@@ -175,22 +175,6 @@ func retentionFlags(f *pflag.FlagSet, p *repo.RetentionPolicy, tags *[]string) {
 	f.IntVar(&p.Monthly, "keep-monthly", 0, "keep the newest snapshot of each of the N newest months that have one")
 	f.IntVar(&p.Yearly, "keep-yearly", 0, "keep the newest snapshot of each of the N newest years that have one")
 	f.StringArrayVar(tags, "keep-tag", nil, "keep every snapshot with all these tags (comma-separated); repeatable")
-}
-
-func tagLists(entries []string) [][]string {
-	var out [][]string
-	for _, e := range entries {
-		var l []string
-		for _, t := range strings.Split(e, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				l = append(l, t)
-			}
-		}
-		if len(l) > 0 {
-			out = append(out, l)
-		}
-	}
-	return out
 }
 
 // NewCmdPrune returns `kubectl stash prune`.
