@@ -42,6 +42,12 @@ type HostRun struct {
 // every ProgressInterval) and when it ends; it returns an error if the host failed. When
 // ctx is canceled (SIGTERM) the host records Failed "canceled" before it returns.
 func RunHost(ctx context.Context, h HostRun) error {
+	return runHostWork(ctx, h, h.Spec.Hostname, (*hostState).backupAll)
+}
+
+// runHostWork runs the work of one host (a backup, a restore) between its status writes:
+// Running before it starts, Succeeded or Failed with its duration when it ends.
+func runHostWork(ctx context.Context, h HostRun, hostname string, work func(*hostState, context.Context) error) error {
 	if h.Now == nil {
 		h.Now = time.Now
 	}
@@ -49,12 +55,12 @@ func RunHost(ctx context.Context, h HostRun) error {
 		h.Log = io.Discard
 	}
 	start := h.Now()
-	st := &hostState{run: h, status: api.HostStatus{SchemaVersion: api.SchemaVersion, Hostname: h.Spec.Hostname,
+	st := &hostState{run: h, status: api.HostStatus{SchemaVersion: api.SchemaVersion, Hostname: hostname,
 		Phase: api.PhaseRunning, StartTime: start.UTC().Format(time.RFC3339)}}
 	if err := st.write(ctx); err != nil {
 		return err
 	}
-	err := st.backupAll(ctx)
+	err := work(st, ctx)
 	st.mu.Lock()
 	st.status.Progress = nil
 	st.status.Duration = h.Now().Sub(start).String()
@@ -76,10 +82,10 @@ func RunHost(ctx context.Context, h HostRun) error {
 		return errors.Join(err, werr)
 	}
 	if err != nil {
-		fmt.Fprintf(h.Log, "host %s: Failed: %v\n", h.Spec.Hostname, err)
+		fmt.Fprintf(h.Log, "host %s: Failed: %v\n", hostname, err)
 		return err
 	}
-	fmt.Fprintf(h.Log, "host %s: Succeeded in %s\n", h.Spec.Hostname, st.status.Duration)
+	fmt.Fprintf(h.Log, "host %s: Succeeded in %s\n", hostname, st.status.Duration)
 	return nil
 }
 

@@ -2,7 +2,6 @@ package jobimage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -33,44 +32,16 @@ type RestoreHostRun struct {
 // id). It writes the host's status before it starts, while it runs and when it ends, and
 // returns an error if the host failed.
 func RunRestoreHost(ctx context.Context, h RestoreHostRun) error {
-	if h.Now == nil {
-		h.Now = time.Now
-	}
-	if h.Log == nil {
-		h.Log = io.Discard
-	}
-	start := h.Now()
-	st := &hostState{run: HostRun{Status: h.Status, Log: h.Log, Now: h.Now},
-		status: api.HostStatus{SchemaVersion: api.SchemaVersion, Hostname: h.Spec.Hostname, Phase: api.PhaseRunning,
-			StartTime: start.UTC().Format(time.RFC3339)}}
-	if err := st.write(ctx); err != nil {
-		return err
-	}
-	err := restoreAll(ctx, h, st)
-	st.mu.Lock()
-	st.status.Progress = nil
-	st.status.Duration = h.Now().Sub(start).String()
-	if err != nil {
-		st.status.Phase = api.PhaseFailed
-		st.status.Error = err.Error()
-		if ctx.Err() != nil {
-			st.status.Error = "canceled: " + err.Error()
+	run := HostRun{Status: h.Status, Log: h.Log, Now: h.Now}
+	return runHostWork(ctx, run, h.Spec.Hostname, func(st *hostState, ctx context.Context) error {
+		if h.Log == nil {
+			h.Log = io.Discard
 		}
-	} else {
-		st.status.Phase = api.PhaseSucceeded
-	}
-	st.mu.Unlock()
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
-	defer cancel()
-	if werr := st.write(wctx); werr != nil {
-		return errors.Join(err, werr)
-	}
-	if err != nil {
-		fmt.Fprintf(h.Log, "host %s: Failed: %v\n", h.Spec.Hostname, err)
-		return err
-	}
-	fmt.Fprintf(h.Log, "host %s: Succeeded in %s\n", h.Spec.Hostname, st.status.Duration)
-	return nil
+		if h.Now == nil {
+			h.Now = time.Now
+		}
+		return restoreAll(ctx, h, st)
+	})
 }
 
 func restoreAll(ctx context.Context, h RestoreHostRun, s *hostState) error {
