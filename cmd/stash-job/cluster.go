@@ -33,26 +33,43 @@ func inClusterClient() (kubernetes.Interface, error) {
 // runSession is the pod of a session Job: it reads the configuration the plugin put on
 // its pod (STASH_CONFIG) and runs the session. It exits 0 for Succeeded and Skipped.
 func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("session", stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	env := jobimage.EnvFrom(os.Getenv)
-	if err := env.Validate(); err != nil {
+	env, client, err := inPod("session", args, stderr)
+	if err != nil {
 		return err
 	}
 	var cfg api.BackupConfig
 	if err := api.Decode(api.EnvConfig, os.Getenv(api.EnvConfig), &cfg); err != nil {
 		return fmt.Errorf("%s (the session's configuration, from annotation %s): %w", api.EnvConfig, api.AnnotationConfig, err)
 	}
-	client, err := inClusterClient()
-	if err != nil {
-		return err
-	}
 	s := &jobimage.Session{Client: client, Namespace: env.Namespace, Job: env.JobName, Config: cfg,
 		RepoURL: os.Getenv(api.SecretKeyRepository), Log: stdout, Now: time.Now}
 	_, err = s.Run(ctx)
 	return err
+}
+
+// inPod is how every in-cluster mode starts: no arguments, the pod's identity from its
+// environment, and a client with the pod's ServiceAccount.
+func inPod(mode string, args []string, stderr io.Writer) (jobimage.Env, kubernetes.Interface, error) {
+	fs := newFlagSet(mode, stderr)
+	if err := fs.Parse(args); err != nil {
+		return jobimage.Env{}, nil, err
+	}
+	env := jobimage.EnvFrom(os.Getenv)
+	if err := env.Validate(); err != nil {
+		return env, nil, err
+	}
+	client, err := inClusterClient()
+	return env, client, err
+}
+
+// hostPassword reads the repository password a host pod has from its Secret and gives the
+// process its configured priority; the error says what failed, for the host's status.
+func hostPassword(nice *int, ioClass int, ioData *int) ([]byte, error) {
+	pw, err := repo.ReadPassword("")
+	if perr := applyPriority(nice, ioClass, ioData); perr != nil {
+		err = errors.Join(err, perr)
+	}
+	return pw, err
 }
 
 // envPriorityApplied marks the process that runs with the configured priority already.
@@ -61,27 +78,16 @@ const envPriorityApplied = "STASH_PRIORITY_APPLIED"
 // runHost is the pod of a host Job: it backs up the host's paths (STASH_HOST_SPEC) into the
 // repository of the Secret its pod has in its environment.
 func runHost(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("host", stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	env := jobimage.EnvFrom(os.Getenv)
-	if err := env.Validate(); err != nil {
+	env, client, err := inPod("host", args, stderr)
+	if err != nil {
 		return err
 	}
 	var spec api.HostSpec
 	if err := api.Decode(api.EnvHostSpec, os.Getenv(api.EnvHostSpec), &spec); err != nil {
 		return fmt.Errorf("%s (from annotation %s): %w", api.EnvHostSpec, api.AnnotationHostSpec, err)
 	}
-	client, err := inClusterClient()
-	if err != nil {
-		return err
-	}
 	status := annotate.NewJobAnnotator(client, env.Namespace, env.JobName)
-	pw, pwErr := repo.ReadPassword("")
-	if err := applyPriority(spec.Nice, spec.IONiceClass, spec.IONiceData); err != nil {
-		pwErr = errors.Join(pwErr, err)
-	}
+	pw, pwErr := hostPassword(spec.Nice, spec.IONiceClass, spec.IONiceData)
 	h := jobimage.HostRun{Spec: spec, RepoURL: os.Getenv(api.SecretKeyRepository), Password: pw, Status: status, Log: stdout, Now: time.Now}
 	if pwErr != nil {
 		return jobimage.FailHost(ctx, h, pwErr)
@@ -115,21 +121,13 @@ func applyPriority(nice *int, ioClass int, ioData *int) error {
 // configuration the plugin put on its pod (STASH_CONFIG) and runs the session. It exits 0
 // only for Succeeded.
 func runRestoreSession(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("restore-session", stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	env := jobimage.EnvFrom(os.Getenv)
-	if err := env.Validate(); err != nil {
+	env, client, err := inPod("restore-session", args, stderr)
+	if err != nil {
 		return err
 	}
 	var cfg api.RestoreConfig
 	if err := api.Decode(api.EnvConfig, os.Getenv(api.EnvConfig), &cfg); err != nil {
 		return fmt.Errorf("%s (the restore session's configuration, from annotation %s): %w", api.EnvConfig, api.AnnotationConfig, err)
-	}
-	client, err := inClusterClient()
-	if err != nil {
-		return err
 	}
 	s := &jobimage.RestoreSession{Client: client, Namespace: env.Namespace, Job: env.JobName, Config: cfg,
 		RepoURL: os.Getenv(api.SecretKeyRepository), Log: stdout, Now: time.Now}
@@ -140,27 +138,16 @@ func runRestoreSession(ctx context.Context, args []string, stdout, stderr io.Wri
 // runRestoreHost is the pod of a restore host Job: it restores what its rule selects
 // (STASH_RESTORE_HOST_SPEC) from the repository of the Secret in its environment.
 func runRestoreHost(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("restore-host", stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	env := jobimage.EnvFrom(os.Getenv)
-	if err := env.Validate(); err != nil {
+	env, client, err := inPod("restore-host", args, stderr)
+	if err != nil {
 		return err
 	}
 	var spec api.RestoreHostSpec
 	if err := api.Decode(api.EnvRestoreHostSpec, os.Getenv(api.EnvRestoreHostSpec), &spec); err != nil {
 		return fmt.Errorf("%s (from annotation %s): %w", api.EnvRestoreHostSpec, api.AnnotationRestoreHostSpec, err)
 	}
-	client, err := inClusterClient()
-	if err != nil {
-		return err
-	}
 	status := annotate.NewJobAnnotator(client, env.Namespace, env.JobName)
-	pw, pwErr := repo.ReadPassword("")
-	if err := applyPriority(spec.Nice, spec.IONiceClass, spec.IONiceData); err != nil {
-		pwErr = errors.Join(pwErr, err)
-	}
+	pw, pwErr := hostPassword(spec.Nice, spec.IONiceClass, spec.IONiceData)
 	h := jobimage.RestoreHostRun{Spec: spec, RepoURL: os.Getenv(api.SecretKeyRepository), Password: pw, Status: status, Log: stdout, Now: time.Now}
 	if pwErr != nil {
 		return jobimage.FailRestoreHost(ctx, h, pwErr)
