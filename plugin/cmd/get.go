@@ -212,14 +212,7 @@ func (o *GetOptions) runRestores(ctx context.Context) error {
 	}
 	switch o.Output {
 	case "yaml", "json":
-		views := make([]jobs.RestoreSession, 0, len(list))
-		for _, r := range list {
-			views = append(views, r.View())
-		}
-		if o.Name != "" {
-			return writeDoc(o.Out, views[0], o.Output)
-		}
-		return writeDoc(o.Out, map[string]any{"apiVersion": "v1", "kind": "List", "items": views}, o.Output)
+		return writeViews(o, list, func(r jobs.Restore) any { return r.View() })
 	}
 	if len(list) == 0 {
 		o.notFound("restore sessions")
@@ -268,14 +261,7 @@ func (o *GetOptions) runVerifies(ctx context.Context) error {
 	}
 	switch o.Output {
 	case "yaml", "json":
-		views := make([]jobs.BackupVerificationSession, 0, len(list))
-		for _, s := range list {
-			views = append(views, s.View())
-		}
-		if o.Name != "" {
-			return writeDoc(o.Out, views[0], o.Output)
-		}
-		return writeDoc(o.Out, map[string]any{"apiVersion": "v1", "kind": "List", "items": views}, o.Output)
+		return writeViews(o, list, func(s jobs.VerifySession) any { return s.View() })
 	}
 	if len(list) == 0 {
 		o.notFound("backup verification sessions")
@@ -309,6 +295,18 @@ func (o *GetOptions) runVerifies(ctx context.Context) error {
 	return tw.Flush()
 }
 
+// writeViews prints the seed-shaped views of list: the one named, or a List of them all.
+func writeViews[T any](o *GetOptions, list []T, view func(T) any) error {
+	views := make([]any, 0, len(list))
+	for _, x := range list {
+		views = append(views, view(x))
+	}
+	if o.Name != "" && len(views) == 1 {
+		return writeDoc(o.Out, views[0], o.Output)
+	}
+	return writeDoc(o.Out, map[string]any{"apiVersion": "v1", "kind": "List", "items": views}, o.Output)
+}
+
 // restoreSource is where a restore's snapshots come from, "" when its configuration is
 // unreadable.
 func restoreSource(c api.RestoreConfig) string {
@@ -337,14 +335,7 @@ func (o *GetOptions) runSessions(ctx context.Context) error {
 	}
 	switch o.Output {
 	case "yaml", "json":
-		views := make([]jobs.BackupSession, 0, len(list))
-		for _, s := range list {
-			views = append(views, s.View())
-		}
-		if o.Name != "" {
-			return writeDoc(o.Out, views[0], o.Output)
-		}
-		return writeDoc(o.Out, map[string]any{"apiVersion": "v1", "kind": "List", "items": views}, o.Output)
+		return writeViews(o, list, func(s jobs.Session) any { return s.View() })
 	}
 	if len(list) == 0 {
 		o.notFound("backup sessions")
