@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -76,90 +77,13 @@ func ResolveHosts(ctx context.Context, c kubernetes.Interface, ns string, cfg ap
 		}
 		return fmt.Errorf("target %s: %w", t, err)
 	}
-	apps := c.AppsV1()
+	build := func(name string, spec corev1.PodSpec, claimOf func(string) string) Host {
+		return hostFromTemplate(ctx, c, ns, cfg, name, spec, claimOf)
+	}
+	if hosts, ok, err := workloadHosts(ctx, c, ns, t, cfg.Alias, specReplicas, build, notFound, "back up"); ok {
+		return hosts, err
+	}
 	switch t.Kind {
-	case "deployment":
-		d, err := apps.Deployments(ns).Get(ctx, t.Name, metav1.GetOptions{})
-		if err != nil {
-			return nil, notFound(err)
-		}
-		return singleHost(ctx, c, ns, cfg, d.Spec.Template.Spec, d.Spec.Selector)
-	case "replicaset":
-		r, err := apps.ReplicaSets(ns).Get(ctx, t.Name, metav1.GetOptions{})
-		if err != nil {
-			return nil, notFound(err)
-		}
-		return singleHost(ctx, c, ns, cfg, r.Spec.Template.Spec, r.Spec.Selector)
-	case "replicationcontroller":
-		r, err := c.CoreV1().ReplicationControllers(ns).Get(ctx, t.Name, metav1.GetOptions{})
-		if err != nil {
-			return nil, notFound(err)
-		}
-		if r.Spec.Template == nil {
-			return nil, fmt.Errorf("target %s has no pod template", t)
-		}
-		return singleHost(ctx, c, ns, cfg, r.Spec.Template.Spec, &metav1.LabelSelector{MatchLabels: r.Spec.Selector})
-	case "statefulset":
-		s, err := apps.StatefulSets(ns).Get(ctx, t.Name, metav1.GetOptions{})
-		if err != nil {
-			return nil, notFound(err)
-		}
-		replicas := int32(1)
-		if s.Spec.Replicas != nil {
-			replicas = *s.Spec.Replicas
-		}
-		templates := map[string]bool{}
-		for _, vct := range s.Spec.VolumeClaimTemplates {
-			templates[vct.Name] = true
-		}
-		var hosts []Host
-		for i := range int(replicas) {
-			// the seed: pod-<i> is host-<i>, with that replica's own claims
-			claimOf := func(volume string) string {
-				if templates[volume] {
-					return fmt.Sprintf("%s-%s-%d", volume, s.Name, i)
-				}
-				return ""
-			}
-			h := hostFromTemplate(ctx, c, ns, cfg, OrdinalHost(cfg.Alias, i), s.Spec.Template.Spec, claimOf)
-			if h.Err == nil {
-				pod, err := c.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("%s-%d", s.Name, i), metav1.GetOptions{})
-				if err == nil && pod.Spec.NodeName != "" && pod.DeletionTimestamp == nil {
-					h.pinIfNeeded(ctx, c, ns, pod.Spec.NodeName)
-				}
-			}
-			hosts = append(hosts, h)
-		}
-		if len(hosts) == 0 {
-			return nil, fmt.Errorf("target %s has 0 replicas: nothing to back up", t)
-		}
-		return hosts, nil
-	case "daemonset":
-		d, err := apps.DaemonSets(ns).Get(ctx, t.Name, metav1.GetOptions{})
-		if err != nil {
-			return nil, notFound(err)
-		}
-		pods, err := podsOf(ctx, c, ns, d.Spec.Selector)
-		if err != nil {
-			return nil, err
-		}
-		var hosts []Host
-		seen := map[string]bool{}
-		for _, p := range pods {
-			if p.Spec.NodeName == "" || p.Status.Phase != corev1.PodRunning || seen[p.Spec.NodeName] {
-				continue
-			}
-			seen[p.Spec.NodeName] = true
-			// the seed: a daemon pod's host is named after its node
-			h := hostFromTemplate(ctx, c, ns, cfg, NodeHost(cfg.Alias, p.Spec.NodeName), d.Spec.Template.Spec, func(string) string { return "" })
-			h.Node = p.Spec.NodeName // node-local data (hostPath) is only on that node
-			hosts = append(hosts, h)
-		}
-		if len(hosts) == 0 {
-			return nil, fmt.Errorf("target %s has no running daemon pod: nothing to back up", t)
-		}
-		sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
-		return hosts, nil
 	case "pvc":
 		pvc, err := c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, t.Name, metav1.GetOptions{})
 		if err != nil {
@@ -190,10 +114,114 @@ func ResolveHosts(ctx context.Context, c kubernetes.Interface, ns string, cfg ap
 	}
 }
 
+// buildHost makes the host named name from a pod template; claimOf names the claim of a
+// volume that comes from a claim template ("" for the template's own volumes).
+type buildHost func(name string, spec corev1.PodSpec, claimOf func(volume string) string) Host
+
+func noClaims(string) string { return "" }
+
+func specReplicas(s *appsv1.StatefulSet) int {
+	if s.Spec.Replicas == nil {
+		return 1
+	}
+	return int(*s.Spec.Replicas)
+}
+
+// workloadHosts finds the hosts of a Deployment, ReplicaSet, ReplicationController,
+// StatefulSet (replicas of them) or DaemonSet, each made by build and pinned to its
+// node where a volume demands it; ok is false for any other kind. what says what a
+// session does to them, for the errors ("back up", "restore into").
+func workloadHosts(ctx context.Context, c kubernetes.Interface, ns string, t api.Target, alias string,
+	replicas func(*appsv1.StatefulSet) int, build buildHost, notFound func(error) error, what string) (hosts []Host, ok bool, err error) {
+	apps := c.AppsV1()
+	switch t.Kind {
+	case "deployment":
+		d, err := apps.Deployments(ns).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, true, notFound(err)
+		}
+		hosts, err := singleHost(ctx, c, ns, build(SingleHost(alias), d.Spec.Template.Spec, noClaims), d.Spec.Selector)
+		return hosts, true, err
+	case "replicaset":
+		r, err := apps.ReplicaSets(ns).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, true, notFound(err)
+		}
+		hosts, err := singleHost(ctx, c, ns, build(SingleHost(alias), r.Spec.Template.Spec, noClaims), r.Spec.Selector)
+		return hosts, true, err
+	case "replicationcontroller":
+		r, err := c.CoreV1().ReplicationControllers(ns).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, true, notFound(err)
+		}
+		if r.Spec.Template == nil {
+			return nil, true, fmt.Errorf("target %s has no pod template", t)
+		}
+		hosts, err := singleHost(ctx, c, ns, build(SingleHost(alias), r.Spec.Template.Spec, noClaims), &metav1.LabelSelector{MatchLabels: r.Spec.Selector})
+		return hosts, true, err
+	case "statefulset":
+		s, err := apps.StatefulSets(ns).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, true, notFound(err)
+		}
+		templates := map[string]bool{}
+		for _, vct := range s.Spec.VolumeClaimTemplates {
+			templates[vct.Name] = true
+		}
+		for i := range replicas(s) {
+			// the seed: pod-<i> is host-<i>, with that replica's own claims
+			claimOf := func(volume string) string {
+				if templates[volume] {
+					return fmt.Sprintf("%s-%s-%d", volume, s.Name, i)
+				}
+				return ""
+			}
+			h := build(OrdinalHost(alias, i), s.Spec.Template.Spec, claimOf)
+			if h.Err == nil {
+				pod, err := c.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("%s-%d", s.Name, i), metav1.GetOptions{})
+				if err == nil && pod.Spec.NodeName != "" && pod.DeletionTimestamp == nil {
+					h.pinIfNeeded(ctx, c, ns, pod.Spec.NodeName)
+				}
+			}
+			hosts = append(hosts, h)
+		}
+		if len(hosts) == 0 {
+			return nil, true, fmt.Errorf("target %s has 0 replicas: nothing to %s", t, what)
+		}
+		return hosts, true, nil
+	case "daemonset":
+		d, err := apps.DaemonSets(ns).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, true, notFound(err)
+		}
+		pods, err := podsOf(ctx, c, ns, d.Spec.Selector)
+		if err != nil {
+			return nil, true, err
+		}
+		seen := map[string]bool{}
+		for _, p := range pods {
+			if p.Spec.NodeName == "" || p.Status.Phase != corev1.PodRunning || seen[p.Spec.NodeName] {
+				continue
+			}
+			seen[p.Spec.NodeName] = true
+			// the seed: a daemon pod's host is named after its node
+			h := build(NodeHost(alias, p.Spec.NodeName), d.Spec.Template.Spec, noClaims)
+			h.Node = p.Spec.NodeName // node-local data (hostPath) is only on that node
+			hosts = append(hosts, h)
+		}
+		if len(hosts) == 0 {
+			return nil, true, fmt.Errorf("target %s has no running daemon pod: nothing to %s", t, what)
+		}
+		sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
+		return hosts, true, nil
+	}
+	return nil, false, nil
+}
+
 // singleHost is the seed's host-0 of a Deployment, ReplicaSet or ReplicationController:
-// all pods share the volumes, one backup covers them.
-func singleHost(ctx context.Context, c kubernetes.Interface, ns string, cfg api.BackupConfig, spec corev1.PodSpec, sel *metav1.LabelSelector) ([]Host, error) {
-	h := hostFromTemplate(ctx, c, ns, cfg, SingleHost(cfg.Alias), spec, func(string) string { return "" })
+// all pods share the volumes, one session covers them; it is pinned to the node of a
+// running pod when a volume demands it.
+func singleHost(ctx context.Context, c kubernetes.Interface, ns string, h Host, sel *metav1.LabelSelector) ([]Host, error) {
 	if h.Err == nil {
 		pods, err := podsOf(ctx, c, ns, sel)
 		if err != nil {

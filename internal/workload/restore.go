@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"sort"
 	"strconv"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,116 +27,22 @@ func ResolveRestoreHosts(ctx context.Context, c kubernetes.Interface, ns string,
 		}
 		return fmt.Errorf("target %s: %w", t, err)
 	}
-	apps := c.AppsV1()
-	single := func(spec corev1.PodSpec, sel *metav1.LabelSelector) ([]Host, error) {
-		h := restoreHost(ctx, c, ns, cfg, SingleHost(cfg.Alias), spec, func(string) string { return "" })
-		if h.Err == nil {
-			pods, err := podsOf(ctx, c, ns, sel)
-			if err != nil {
-				return nil, err
-			}
-			for _, p := range pods {
-				if p.Spec.NodeName != "" && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
-					h.pinIfNeeded(ctx, c, ns, p.Spec.NodeName)
-					break
-				}
-			}
-		}
-		return []Host{h}, nil
+	build := func(name string, spec corev1.PodSpec, claimOf func(string) string) Host {
+		return restoreHost(ctx, c, ns, cfg, name, spec, claimOf)
 	}
-	switch t.Kind {
-	case "deployment":
-		d, err := apps.Deployments(ns).Get(ctx, t.Name, metav1.GetOptions{})
-		if err != nil {
-			return nil, notFound(err)
-		}
-		return single(d.Spec.Template.Spec, d.Spec.Selector)
-	case "replicaset":
-		r, err := apps.ReplicaSets(ns).Get(ctx, t.Name, metav1.GetOptions{})
-		if err != nil {
-			return nil, notFound(err)
-		}
-		return single(r.Spec.Template.Spec, r.Spec.Selector)
-	case "replicationcontroller":
-		r, err := c.CoreV1().ReplicationControllers(ns).Get(ctx, t.Name, metav1.GetOptions{})
-		if err != nil {
-			return nil, notFound(err)
-		}
-		if r.Spec.Template == nil {
-			return nil, fmt.Errorf("target %s has no pod template", t)
-		}
-		return single(r.Spec.Template.Spec, &metav1.LabelSelector{MatchLabels: r.Spec.Selector})
-	case "statefulset":
-		s, err := apps.StatefulSets(ns).Get(ctx, t.Name, metav1.GetOptions{})
+	if t.Kind == "statefulset" {
+		_, err := c.AppsV1().StatefulSets(ns).Get(ctx, t.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) && cfg.Replicas > 0 {
 			return newStatefulSetHosts(ctx, c, ns, cfg), nil
 		}
-		if err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("target %s not found in namespace %s: to restore into a StatefulSet that does not exist yet, give --replicas N and --volume-claim-template FILE", t, ns)
-			}
-			return nil, notFound(err)
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("target %s not found in namespace %s: to restore into a StatefulSet that does not exist yet, give --replicas N and --volume-claim-template FILE", t, ns)
 		}
-		replicas := 1
-		if s.Spec.Replicas != nil {
-			replicas = int(*s.Spec.Replicas)
-		}
-		// scaled down for this restore: its hosts are the replicas it had
-		if v, ok := s.Annotations[api.AnnotationScaledDownFrom]; ok {
-			if n, err := strconv.Atoi(v); err == nil && n > replicas {
-				replicas = n
-			}
-		}
-		templates := map[string]bool{}
-		for _, vct := range s.Spec.VolumeClaimTemplates {
-			templates[vct.Name] = true
-		}
-		var hosts []Host
-		for i := range replicas {
-			claimOf := func(volume string) string {
-				if templates[volume] {
-					return fmt.Sprintf("%s-%s-%d", volume, s.Name, i)
-				}
-				return ""
-			}
-			h := restoreHost(ctx, c, ns, cfg, OrdinalHost(cfg.Alias, i), s.Spec.Template.Spec, claimOf)
-			if h.Err == nil {
-				pod, err := c.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("%s-%d", s.Name, i), metav1.GetOptions{})
-				if err == nil && pod.Spec.NodeName != "" && pod.DeletionTimestamp == nil {
-					h.pinIfNeeded(ctx, c, ns, pod.Spec.NodeName)
-				}
-			}
-			hosts = append(hosts, h)
-		}
-		if len(hosts) == 0 {
-			return nil, fmt.Errorf("target %s has 0 replicas: nothing to restore into", t)
-		}
-		return hosts, nil
-	case "daemonset":
-		d, err := apps.DaemonSets(ns).Get(ctx, t.Name, metav1.GetOptions{})
-		if err != nil {
-			return nil, notFound(err)
-		}
-		pods, err := podsOf(ctx, c, ns, d.Spec.Selector)
-		if err != nil {
-			return nil, err
-		}
-		var hosts []Host
-		seen := map[string]bool{}
-		for _, p := range pods {
-			if p.Spec.NodeName == "" || p.Status.Phase != corev1.PodRunning || seen[p.Spec.NodeName] {
-				continue
-			}
-			seen[p.Spec.NodeName] = true
-			h := restoreHost(ctx, c, ns, cfg, NodeHost(cfg.Alias, p.Spec.NodeName), d.Spec.Template.Spec, func(string) string { return "" })
-			h.Node = p.Spec.NodeName
-			hosts = append(hosts, h)
-		}
-		if len(hosts) == 0 {
-			return nil, fmt.Errorf("target %s has no running daemon pod: nothing to restore into", t)
-		}
-		sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
-		return hosts, nil
+	}
+	if hosts, ok, err := workloadHosts(ctx, c, ns, t, cfg.Alias, restoreReplicas, build, notFound, "restore into"); ok {
+		return hosts, err
+	}
+	switch t.Kind {
 	case "pvc":
 		pvc, err := c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, t.Name, metav1.GetOptions{})
 		if err != nil {
@@ -158,6 +64,18 @@ func ResolveRestoreHosts(ctx context.Context, c kubernetes.Interface, ns string,
 	default:
 		return nil, fmt.Errorf("target kind %q is not supported: want deployment, statefulset, daemonset, replicaset, replicationcontroller or pvc", t.Kind)
 	}
+}
+
+// restoreReplicas is a StatefulSet's replica count, or the count it had before this
+// restore scaled it down (--scale-down records it): those are its hosts.
+func restoreReplicas(s *appsv1.StatefulSet) int {
+	n := specReplicas(s)
+	if v, ok := s.Annotations[api.AnnotationScaledDownFrom]; ok {
+		if before, err := strconv.Atoi(v); err == nil && before > n {
+			n = before
+		}
+	}
+	return n
 }
 
 // newStatefulSetHosts are the hosts of a StatefulSet about to be created (the seed's
