@@ -122,6 +122,17 @@ func TestVerifyGoodAndDamagedBackups(t *testing.T) {
 		t.Fatalf("second verify: %v\n%s", err, out)
 	}
 
+	// the repository commands, from this machine and in a pod of the cluster
+	if out := mustStash(t, ns, "check", "--repo", "s3", "--read-data"); !strings.Contains(out, "no problems found") {
+		t.Errorf("check from this machine:\n%s", out)
+	}
+	if out := mustStash(t, ns, "check", "--repo", "s3", "--via-job"); !strings.Contains(out, "checked 1 snapshots") || !strings.Contains(out, "no problems found") {
+		t.Errorf("check --via-job:\n%s", out)
+	}
+	if out := mustStash(t, ns, "forget", "--repo", "s3", "--keep-last", "1", "--dry-run", "--via-job"); !strings.Contains(out, "would remove 0 of 1 snapshots") {
+		t.Errorf("forget --dry-run --via-job:\n%s", out)
+	}
+
 	// damage the largest data pack in the bucket (the server keeps objects as files)
 	var biggest string
 	var size int64
