@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,24 +33,7 @@ func restoreSessionJob(name string, cfg api.RestoreConfig) *batchv1.Job {
 // restoreHostSim plays the restore host pods: each host Job that may run (not suspended)
 // is handed to act once.
 func restoreHostSim(c kubernetes.Interface, act func(job *batchv1.Job)) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		done := map[string]bool{}
-		for ctx.Err() == nil {
-			list, _ := c.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelComponent + "=" + api.ComponentRestoreHost})
-			for i := range list.Items {
-				if j := &list.Items[i]; !done[j.Name] && (j.Spec.Suspend == nil || !*j.Spec.Suspend) {
-					done[j.Name] = true
-					act(j)
-				}
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
-	return func() { cancel(); wg.Wait() }
+	return jobSim(c, api.ComponentRestoreHost, act)
 }
 
 func pendingPVC(name string) *corev1.PersistentVolumeClaim {

@@ -51,6 +51,11 @@ var pvcVolume = corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{Pe
 
 // hostSim plays the part of the host pods: when a host Job appears it applies act to it.
 func hostSim(t *testing.T, c kubernetes.Interface, act func(job *batchv1.Job)) (stop func()) {
+	return jobSim(c, api.ComponentHost, act)
+}
+
+// jobSim hands each Job of component that may run (not suspended) to act, once.
+func jobSim(c kubernetes.Interface, component string, act func(job *batchv1.Job)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -58,7 +63,7 @@ func hostSim(t *testing.T, c kubernetes.Interface, act func(job *batchv1.Job)) (
 		defer wg.Done()
 		done := map[string]bool{}
 		for ctx.Err() == nil {
-			list, _ := c.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelComponent + "=" + api.ComponentHost})
+			list, _ := c.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: api.LabelComponent + "=" + component})
 			for i := range list.Items {
 				if j := &list.Items[i]; !done[j.Name] && (j.Spec.Suspend == nil || !*j.Spec.Suspend) {
 					done[j.Name] = true

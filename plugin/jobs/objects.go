@@ -229,19 +229,22 @@ func Rules(t api.Target) []rbacv1.PolicyRule {
 		// the access modes and phase of the volumes to mount
 		{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get"}},
 	}
-	target := map[string]rbacv1.PolicyRule{
-		"deployment":            {APIGroups: []string{"apps"}, Resources: []string{"deployments"}},
-		"statefulset":           {APIGroups: []string{"apps"}, Resources: []string{"statefulsets"}},
-		"daemonset":             {APIGroups: []string{"apps"}, Resources: []string{"daemonsets"}},
-		"replicaset":            {APIGroups: []string{"apps"}, Resources: []string{"replicasets"}},
-		"replicationcontroller": {APIGroups: []string{""}, Resources: []string{"replicationcontrollers"}},
-	}
-	if r, ok := target[t.Kind]; ok {
+	if r, ok := targetResource[t.Kind]; ok {
 		// the target's pod template: which volumes are mounted where; this target only
 		r.Verbs, r.ResourceNames = []string{"get"}, []string{t.Name}
 		rules = append(rules, r)
 	}
 	return rules
+}
+
+// targetResource is the API resource of each workload kind a target may be (a pvc
+// target is covered by the persistentvolumeclaims rule).
+var targetResource = map[string]rbacv1.PolicyRule{
+	"deployment":            {APIGroups: []string{"apps"}, Resources: []string{"deployments"}},
+	"statefulset":           {APIGroups: []string{"apps"}, Resources: []string{"statefulsets"}},
+	"daemonset":             {APIGroups: []string{"apps"}, Resources: []string{"daemonsets"}},
+	"replicaset":            {APIGroups: []string{"apps"}, Resources: []string{"replicasets"}},
+	"replicationcontroller": {APIGroups: []string{""}, Resources: []string{"replicationcontrollers"}},
 }
 
 // TriggerJob builds a session Job from the configuration's CronJob, as the CronJob itself

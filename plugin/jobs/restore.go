@@ -129,13 +129,8 @@ func RestoreRules(t api.Target, scaleDown bool) []rbacv1.PolicyRule {
 	if !scaleDown {
 		return rules
 	}
-	res := map[string]rbacv1.PolicyRule{
-		"deployment":            {APIGroups: []string{"apps"}, Resources: []string{"deployments"}},
-		"statefulset":           {APIGroups: []string{"apps"}, Resources: []string{"statefulsets"}},
-		"replicaset":            {APIGroups: []string{"apps"}, Resources: []string{"replicasets"}},
-		"replicationcontroller": {APIGroups: []string{""}, Resources: []string{"replicationcontrollers"}},
-	}
-	if r, ok := res[t.Kind]; ok {
+	// a DaemonSet has no replicas to scale
+	if r, ok := targetResource[t.Kind]; ok && t.Kind != "daemonset" {
 		// --scale-down: set the replicas (and the record of the count before) on this
 		// target only
 		r.Verbs, r.ResourceNames = []string{"patch"}, []string{t.Name}
