@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -71,3 +74,73 @@ func (fb fileBackend) Upload(ctx context.Context, key string, data []byte, creat
 	}
 	return nil
 }
+
+// ListPage lists the bucket directory itself rather than through fileblob: fileblob
+// reads a directory and then each entry's attributes, and fails the whole listing when
+// an entry was deleted in between, which happens whenever another host removes its
+// lock or a prune deletes packs while someone lists. An entry that vanished was
+// deleted, so it is left out, as an object store's listing would. Keys come back in
+// lexicographic order (the walk's order is by path, where "a/b" precedes "a-c"), paged
+// after token, like fileblob's. Keys are written unescaped by Upload, and fileblob's
+// escaping leaves the repository's keys as they are.
+func (fb fileBackend) ListPage(ctx context.Context, prefix string, token []byte, pageSize int) ([]Object, []byte, error) {
+	full := fb.prefix + prefix
+	root := fb.dir
+	if i := strings.LastIndex(full, "/"); i >= 0 {
+		root = filepath.Join(fb.dir, filepath.FromSlash(full[:i]))
+	}
+	var objs []Object
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // the root or a directory deleted meanwhile: nothing in it
+			}
+			return err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if path == fb.dir {
+			return nil
+		}
+		rel, err := filepath.Rel(fb.dir, path)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if d.IsDir() {
+			if key == fileTempDir || !strings.HasPrefix(key+"/", full) && !strings.HasPrefix(full, key+"/") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasPrefix(key, full) || strings.HasSuffix(key, attrsSuffix) {
+			return nil
+		}
+		key = key[len(fb.prefix):]
+		if token != nil && key <= string(token) {
+			return nil
+		}
+		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		objs = append(objs, Object{Key: key, Size: info.Size(), ModTime: info.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.SortFunc(objs, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
+	if pageSize > 0 && len(objs) > pageSize {
+		objs = objs[:pageSize]
+		return objs, []byte(objs[pageSize-1].Key), nil
+	}
+	return objs, nil, nil
+}
+
+// attrsSuffix marks fileblob's attribute files beside the objects it wrote.
+const attrsSuffix = ".attrs"

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -166,5 +167,52 @@ func TestNewFromBucketHidesSecrets(t *testing.T) {
 	_, err := s.Get(t.Context(), "k")
 	if !errors.Is(err, store.ErrNotFound) || !strings.HasPrefix(err.Error(), got+`: get "k": `) {
 		t.Errorf("Get error = %q, want one that starts with the display URL, the operation and the key", err)
+	}
+}
+
+// TestFileListWhileDeleting: listing a file:// bucket while another process deletes
+// objects under the prefix (a host removing its lock while another host lists locks/)
+// neither fails nor returns an object twice. fileblob walks the directory and reads each
+// entry's attributes after reading the directory, so an entry deleted in between made
+// the whole listing fail with "object not found".
+func TestFileListWhileDeleting(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, fileURL(dir))
+	const n = 400
+	for i := range n {
+		storetest.MustPut(t, s, fmt.Sprintf("locks/%04d", i), []byte("x"))
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			if err := s.Delete(t.Context(), fmt.Sprintf("locks/%04d", i)); err != nil {
+				t.Errorf("Delete: %v", err)
+				return
+			}
+		}
+	}()
+	lists := 0
+	for running := true; running; lists++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		seen := map[string]bool{}
+		err := s.List(t.Context(), "locks/", func(o store.Object) error {
+			if seen[o.Key] {
+				return fmt.Errorf("%s listed twice", o.Key)
+			}
+			seen[o.Key] = true
+			return nil
+		})
+		if err != nil {
+			<-done
+			t.Fatalf("List while deleting (listing %d): %v", lists, err)
+		}
+	}
+	if got := storetest.Keys(t, s, "locks/"); len(got) != 0 {
+		t.Fatalf("after deleting all: %d keys left", len(got))
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/fileblob"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/check"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/maintenance"
@@ -43,11 +43,10 @@ func retryLocked(t *testing.T, what string, op func() error) {
 // finds nothing wrong, and at the end every snapshot left restores byte for byte.
 func TestPruneWhileBackingUp(t *testing.T) {
 	dir := t.TempDir()
-	bucket, err := fileblob.OpenBucket(dir, nil)
+	st, err := store.Open(ctx, "file://"+dir, store.Options{}) // the file backend hosts use
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := store.NewFromBackend(store.BucketBackend(bucket), "file://"+dir, store.Options{})
 	t.Cleanup(func() { st.Close() })
 	repotest.Init(t, st, repo.InitOptions{})
 	src := t.TempDir()

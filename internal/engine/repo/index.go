@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -229,15 +230,42 @@ func (r *Repository) decodeIndexFile(ctx context.Context, name string) (indexFil
 
 // loadIndex reads every index file into memory.
 func (r *Repository) loadIndex(ctx context.Context) error {
-	names, err := r.indexNames(ctx)
-	if err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		names, err := r.indexNames(ctx)
+		if err != nil {
+			return err
+		}
+		err = r.loadIndexFiles(ctx, names)
+		if err == nil {
+			r.cache.retainIndex(names)
+			return nil
+		}
+		// Loading runs before the lock is taken (the lock's refresh catches up), so a
+		// prune may replace index files between the listing and the reads: it writes
+		// the new index before deleting the old, so listing again finds a complete set.
+		if !errors.Is(err, store.ErrNotFound) || attempt == indexLoadAttempts || ctx.Err() != nil {
+			return err
+		}
+		r.resetIndex()
 	}
-	if err := r.loadIndexFiles(ctx, names); err != nil {
-		return err
-	}
-	r.cache.retainIndex(names)
-	return nil
+}
+
+// indexLoadAttempts bounds how often loadIndex starts over after an index file it
+// listed was deleted by a concurrent prune.
+const indexLoadAttempts = 5
+
+// resetIndex forgets every pack and blob the in-memory index knows and the index files
+// it was read from.
+func (r *Repository) resetIndex() {
+	x := r.idx
+	x.mu.Lock()
+	x.packs, x.sizes = nil, nil
+	clear(x.packIdx)
+	clear(x.blobs)
+	x.mu.Unlock()
+	r.indexSeenMu.Lock()
+	r.indexSeen = nil
+	r.indexSeenMu.Unlock()
 }
 
 // loadIndexFiles reads the named index files into memory.

@@ -276,12 +276,7 @@ func (r *Repository) deleteAll(ctx context.Context, keys []string, done func(str
 // it after taking its lock (a backup may have added index files since the handle was
 // opened) and after it rewrote the index, so the handle reads only packs that exist.
 func (r *Repository) ReloadIndex(ctx context.Context) error {
-	x := r.idx
-	x.mu.Lock()
-	x.packs, x.sizes = nil, nil
-	clear(x.packIdx)
-	clear(x.blobs)
-	x.mu.Unlock()
+	r.resetIndex()
 	return r.loadIndex(ctx)
 }
 

@@ -42,9 +42,6 @@ func (r *Repository) RefreshIndex(ctx context.Context) error {
 	}
 	r.indexSeenMu.Unlock()
 	if gone {
-		r.indexSeenMu.Lock()
-		r.indexSeen = nil
-		r.indexSeenMu.Unlock()
 		return r.ReloadIndex(ctx)
 	}
 	return r.loadIndexFiles(ctx, fresh)
