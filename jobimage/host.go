@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
@@ -34,6 +37,13 @@ type HostRun struct {
 	// Log receives one line per step, for `kubectl logs`.
 	Log io.Writer
 	Now func() time.Time
+	// Exec runs hooks and dumps in the target's pod; Kube reads that pod (its IP, its
+	// hook annotations) in Namespace.
+	Exec      PodExec
+	Kube      kubernetes.Interface
+	Namespace string
+	// HTTP sends HTTP hooks (default http.DefaultClient).
+	HTTP *http.Client
 }
 
 // RunHost backs up each path of the spec as its own snapshot (the seed's one snapshot per
@@ -42,7 +52,44 @@ type HostRun struct {
 // every ProgressInterval) and when it ends; it returns an error if the host failed. When
 // ctx is canceled (SIGTERM) the host records Failed "canceled" before it returns.
 func RunHost(ctx context.Context, h HostRun) error {
-	return runHostWork(ctx, h, h.Spec.Hostname, (*hostState).backupAll)
+	spec := h.Spec
+	return runHostWork(ctx, h, spec.Hostname, func(s *hostState, ctx context.Context) error {
+		return s.withHooks(ctx, spec.Hooks, true, spec.Pod, spec.Session, spec.Target, (*hostState).backupAll)
+	})
+}
+
+// withHooks runs work between the host's pre and post hooks (of a backup, or of a
+// restore): a failed pre hook fails the host before work starts; post hooks run by their
+// policy and see work's outcome; a failed one fails the host.
+func (s *hostState) withHooks(ctx context.Context, configured *api.Hooks, backup bool, pod, session string, target api.Target,
+	work func(*hostState, context.Context) error) error {
+	hr := &hookRunner{exec: s.run.Exec, kube: s.run.Kube, namespace: s.run.Namespace, pod: pod, log: s.run.Log, now: s.run.Now, http: s.run.HTTP,
+		env: []envVar{{api.HookEnvHost, s.status.Hostname}, {api.HookEnvSession, session}, {api.HookEnvTarget, target.String()}},
+		record: func(r api.HookResult) {
+			s.mu.Lock()
+			s.status.Hooks = append(s.status.Hooks, r)
+			s.mu.Unlock()
+			_ = s.write(ctx)
+		}}
+	var hooks api.Hooks
+	if configured != nil {
+		hooks = *configured
+	}
+	hooks, err := hr.withPodAnnotations(ctx, hooks, backup)
+	if err != nil {
+		return err
+	}
+	preName, postName, pre, post := api.HookPreBackup, api.HookPostBackup, hooks.PreBackup, hooks.PostBackup
+	what := "backed up"
+	if !backup {
+		preName, postName, pre, post = api.HookPreRestore, api.HookPostRestore, hooks.PreRestore, hooks.PostRestore
+		what = "restored"
+	}
+	if err := hr.pre(ctx, preName, pre); err != nil {
+		return fmt.Errorf("%w; nothing was %s", err, what)
+	}
+	werr := work(s, ctx)
+	return errors.Join(werr, hr.post(context.WithoutCancel(ctx), postName, post, werr))
 }
 
 // runHostWork runs the work of one host (a backup, a restore) between its status writes:
@@ -115,7 +162,7 @@ func (s *hostState) write(ctx context.Context) error {
 
 func (s *hostState) backupAll(ctx context.Context) error {
 	spec := s.run.Spec
-	if len(spec.Paths) == 0 {
+	if len(spec.Paths) == 0 && spec.Dump == nil {
 		return errors.New("host spec has no paths")
 	}
 	if s.run.RepoURL == "" {
@@ -140,6 +187,12 @@ func (s *hostState) backupAll(ctx context.Context) error {
 	all, err := r.Snapshots(ctx)
 	if err != nil {
 		return err
+	}
+	if spec.Dump != nil {
+		if err := s.backupDump(ctx, r, all, configTag); err != nil {
+			return err
+		}
+		return s.applyRetention(ctx, r, []string{spec.Dump.Path()}, configTag)
 	}
 	for _, dir := range spec.Paths {
 		if err := checkDirectory(dir); err != nil {
@@ -173,32 +226,22 @@ func (s *hostState) backupAll(ctx context.Context) error {
 				return fmt.Errorf("%s: the snapshot is empty but the directory is not: no entry could be recorded", dir)
 			}
 		}
-		ss := api.SnapshotStats{
-			Name:           sn.ID.Short(),
-			Directory:      dir,
-			Size:           api.FormatBytes(sn.Stats.Size),
-			Uploaded:       api.FormatBytes(sn.Stats.Uploaded),
-			ProcessingTime: processingTime(sn.Stats.ProcessingTime),
-			FileStats: api.FileStats{TotalFiles: sn.Stats.TotalFiles, NewFiles: sn.Stats.NewFiles,
-				ModifiedFiles: sn.Stats.ModifiedFiles, UnmodifiedFiles: sn.Stats.UnmodifiedFiles},
-		}
-		fmt.Fprintf(s.run.Log, "host %s: snapshot %s of %s: %d files (%d new, %d modified, %d unmodified), size %s, uploaded %s\n",
-			spec.Hostname, ss.Name, dir, ss.FileStats.TotalFiles, ss.FileStats.NewFiles, ss.FileStats.ModifiedFiles,
-			ss.FileStats.UnmodifiedFiles, ss.Size, ss.Uploaded)
-		s.mu.Lock()
-		s.status.Snapshots = append(s.status.Snapshots, ss)
-		s.status.Progress = nil
-		s.mu.Unlock()
-		if err := s.write(ctx); err != nil {
+		if err := s.recordSnapshot(ctx, sn, dir); err != nil {
 			return err
 		}
 	}
 	if opts := r.CacheStats(); opts.Dir != "" {
 		repocmd.PrintCacheStats(s.run.Log, repocmd.RepoFlags{CacheDir: opts.Dir}, r)
 	}
+	return s.applyRetention(ctx, r, spec.Paths, configTag)
+}
+
+// applyRetention forgets this host's snapshots of each path the policy does not keep.
+func (s *hostState) applyRetention(ctx context.Context, r *repo.Repository, paths []string, configTag string) error {
+	spec := s.run.Spec
 	if p := retentionPolicy(spec.Retention); !p.Empty() {
 		var summary []string
-		for _, dir := range spec.Paths {
+		for _, dir := range paths {
 			kept, removed, err := forgetWhenUnlocked(ctx, r, repo.Filter{Host: spec.Hostname, Path: dir, Tags: []string{configTag}}, p, s.run.Log)
 			if err != nil {
 				return fmt.Errorf("retention policy on %s: %w", dir, err)
@@ -211,6 +254,27 @@ func (s *hostState) backupAll(ctx context.Context) error {
 		fmt.Fprintf(s.run.Log, "host %s: retention policy: %s\n", spec.Hostname, s.status.Retention)
 	}
 	return nil
+}
+
+// recordSnapshot adds a snapshot to the host's status (the seed's snapshots[]).
+func (s *hostState) recordSnapshot(ctx context.Context, sn *repo.Snapshot, dir string) error {
+	ss := api.SnapshotStats{
+		Name:           sn.ID.Short(),
+		Directory:      dir,
+		Size:           api.FormatBytes(sn.Stats.Size),
+		Uploaded:       api.FormatBytes(sn.Stats.Uploaded),
+		ProcessingTime: processingTime(sn.Stats.ProcessingTime),
+		FileStats: api.FileStats{TotalFiles: sn.Stats.TotalFiles, NewFiles: sn.Stats.NewFiles,
+			ModifiedFiles: sn.Stats.ModifiedFiles, UnmodifiedFiles: sn.Stats.UnmodifiedFiles},
+	}
+	fmt.Fprintf(s.run.Log, "host %s: snapshot %s of %s: %d files (%d new, %d modified, %d unmodified), size %s, uploaded %s\n",
+		s.run.Spec.Hostname, ss.Name, dir, ss.FileStats.TotalFiles, ss.FileStats.NewFiles, ss.FileStats.ModifiedFiles,
+		ss.FileStats.UnmodifiedFiles, ss.Size, ss.Uploaded)
+	s.mu.Lock()
+	s.status.Snapshots = append(s.status.Snapshots, ss)
+	s.status.Progress = nil
+	s.mu.Unlock()
+	return s.write(ctx)
 }
 
 func retentionPolicy(r api.Retention) repo.RetentionPolicy {

@@ -21,9 +21,17 @@ import (
 // same place, whatever the host count.
 func HostJob(session *batchv1.Job, cfg api.BackupConfig, h workload.Host, repoClaim, repoFileURL string, now string) (*batchv1.Job, error) {
 	name := api.HostJobName(session.Name, h.Name)
+	if cfg.BatchMember {
+		// two members may both have a host-0
+		name = api.HostJobName(session.Name, api.MemberKey(cfg.Target)+"-"+h.Name)
+	}
 	spec := api.HostSpec{SchemaVersion: api.SchemaVersion, Config: cfg.Name, Session: session.Name, Hostname: h.Name,
 		Target: cfg.Target, Paths: cfg.Paths, Excludes: cfg.Excludes, Retention: cfg.Retention,
-		Nice: cfg.Runtime.Nice, IONiceClass: cfg.Runtime.IONiceClass, IONiceData: cfg.Runtime.IONiceData}
+		Nice: cfg.Runtime.Nice, IONiceClass: cfg.Runtime.IONiceClass, IONiceData: cfg.Runtime.IONiceData,
+		Pod: h.Pod, Dump: h.Dump, Hooks: cfg.Hooks}
+	if spec.Dump != nil {
+		spec.Paths = nil
+	}
 	specJSON, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
@@ -38,9 +46,10 @@ func HostJob(session *batchv1.Job, cfg api.BackupConfig, h workload.Host, repoCl
 	truth, zero := true, int32(0)
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      name,
-			Namespace: session.Namespace,
-			Labels:    labels,
+			Name:        name,
+			Namespace:   session.Namespace,
+			Labels:      labels,
+			Annotations: map[string]string{api.AnnotationTarget: cfg.Target.String()},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: session.Name,
 				UID: session.UID, Controller: &truth, BlockOwnerDeletion: &truth}},
 		},
@@ -58,7 +67,7 @@ func HostJob(session *batchv1.Job, cfg api.BackupConfig, h workload.Host, repoCl
 		st := api.HostStatus{SchemaVersion: api.SchemaVersion, Hostname: h.Name, Phase: api.PhaseFailed,
 			Error: h.Err.Error(), Duration: "0s", UpdateTime: now}
 		b, _ := json.Marshal(st)
-		job.Annotations = map[string]string{api.AnnotationHostStatus: string(b)}
+		job.Annotations[api.AnnotationHostStatus] = string(b)
 		job.Spec.Template.Spec = corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
 			Containers: []corev1.Container{{Name: "backup", Image: cfg.Image}}}
 		return job, nil

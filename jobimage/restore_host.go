@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/snapshot"
@@ -25,6 +27,10 @@ type RestoreHostRun struct {
 	Status   Annotator
 	Log      io.Writer
 	Now      func() time.Time
+	// Exec, Kube and Namespace run hooks and dump restores in the target's pod.
+	Exec      PodExec
+	Kube      kubernetes.Interface
+	Namespace string
 }
 
 // RunRestoreHost restores what the host's rule selects, each snapshot path into the same
@@ -32,7 +38,7 @@ type RestoreHostRun struct {
 // id). It writes the host's status before it starts, while it runs and when it ends, and
 // returns an error if the host failed.
 func RunRestoreHost(ctx context.Context, h RestoreHostRun) error {
-	run := HostRun{Status: h.Status, Log: h.Log, Now: h.Now}
+	run := HostRun{Status: h.Status, Log: h.Log, Now: h.Now, Exec: h.Exec, Kube: h.Kube, Namespace: h.Namespace}
 	return runHostWork(ctx, run, h.Spec.Hostname, func(st *hostState, ctx context.Context) error {
 		if h.Log == nil {
 			h.Log = io.Discard
@@ -40,7 +46,9 @@ func RunRestoreHost(ctx context.Context, h RestoreHostRun) error {
 		if h.Now == nil {
 			h.Now = time.Now
 		}
-		return restoreAll(ctx, h, st)
+		return st.withHooks(ctx, h.Spec.Hooks, false, h.Spec.Pod, h.Spec.Session, h.Spec.Target, func(st *hostState, ctx context.Context) error {
+			return restoreAll(ctx, h, st)
+		})
 	})
 }
 
@@ -71,9 +79,16 @@ func restoreAll(ctx context.Context, h RestoreHostRun, s *hostState) error {
 	}
 	src := restoreplan.Source{Host: spec.SourceHost, Config: spec.FromConfig, Target: spec.SourceTarget}
 	find := func(id string) (*repo.Snapshot, error) { return restoreplan.Find(all, id) }
-	items, err := restoreplan.Plan(all, find, src, spec.Paths, spec.Snapshots, nil)
+	var defaultPaths []string
+	if spec.Dump != nil {
+		defaultPaths = []string{spec.Dump.Path()}
+	}
+	items, err := restoreplan.Plan(all, find, src, spec.Paths, spec.Snapshots, defaultPaths)
 	if err != nil {
 		return err
+	}
+	if spec.Dump != nil {
+		return restoreDumps(ctx, h, s, r, items)
 	}
 	// every path must land on a volume: anything else would go to the pod's own
 	// filesystem and vanish with it
@@ -113,6 +128,30 @@ func restoreAll(ctx context.Context, h RestoreHostRun, s *hostState) error {
 		s.mu.Lock()
 		s.status.Restored = append(s.status.Restored, rs)
 		s.status.Progress = nil
+		s.mu.Unlock()
+		if err := s.write(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restoreDumps feeds each selected dump file to the restore command, in order.
+func restoreDumps(ctx context.Context, h RestoreHostRun, s *hostState, r *repo.Repository, items []restoreplan.Item) error {
+	for _, it := range items {
+		var n int64
+		err := whenUnlocked(ctx, h.Log, "restore of "+it.Path, func() error {
+			var err error
+			n, err = restoreDump(ctx, h, s, r, it.Snapshot, it.Path)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		rs := api.RestoredStats{Snapshot: it.Snapshot.ID.Short(), SourceHost: it.Snapshot.Host, Path: it.Path, Files: 1, Size: api.FormatBytes(n)}
+		fmt.Fprintf(h.Log, "host %s: %s: %s fed to the restore command\n", h.Spec.Hostname, it.Path, rs.Size)
+		s.mu.Lock()
+		s.status.Restored = append(s.status.Restored, rs)
 		s.mu.Unlock()
 		if err := s.write(ctx); err != nil {
 			return err

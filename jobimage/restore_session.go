@@ -106,8 +106,24 @@ func (rs *RestoreSession) Run(ctx context.Context) (api.Phase, error) {
 			return finish(api.PhaseFailed, err.Error())
 		}
 	}
-	hosts, err := workload.ResolveRestoreHosts(ctx, rs.Client, rs.Namespace, cfg)
-	if err != nil {
+	var hosts []workload.Host
+	if cfg.Dump != nil {
+		// a database is one host, restored through its pod
+		h := workload.Host{Name: workload.SingleHost(cfg.Alias)}
+		pod, d, err := workload.DumpPod(ctx, rs.Client, rs.Namespace, cfg.Target, *cfg.Dump)
+		if err == nil {
+			d, err = d.Resolved()
+		}
+		if err == nil && d.RestoreCommand == "" {
+			err = fmt.Errorf("the dump of %s has no restore command: give --restore-command", cfg.Target)
+		}
+		if err != nil {
+			h.Err = err
+		} else {
+			h.Pod, h.Dump = pod.Name, &d
+		}
+		hosts = []workload.Host{h}
+	} else if hosts, err = workload.ResolveRestoreHosts(ctx, rs.Client, rs.Namespace, cfg); err != nil {
 		return finish(api.PhaseFailed, err.Error())
 	}
 	status.TotalHosts = len(hosts)
@@ -363,7 +379,8 @@ func RestoreHostJob(session *batchv1.Job, cfg api.RestoreConfig, h workload.Host
 	spec := api.RestoreHostSpec{SchemaVersion: api.SchemaVersion, Session: session.Name, Hostname: h.Name,
 		SourceHost: h.Name, FromConfig: cfg.FromConfig, SourceTarget: cfg.SourceTarget, Rule: rule, Paths: cfg.Paths,
 		Includes: cfg.Includes, Excludes: cfg.Excludes, Overwrite: cfg.Overwrite, Delete: cfg.Delete,
-		Nice: cfg.Runtime.Nice, IONiceClass: cfg.Runtime.IONiceClass, IONiceData: cfg.Runtime.IONiceData}
+		Nice: cfg.Runtime.Nice, IONiceClass: cfg.Runtime.IONiceClass, IONiceData: cfg.Runtime.IONiceData,
+		Target: cfg.Target, Pod: h.Pod, Dump: h.Dump, Hooks: cfg.Hooks}
 	if rule >= 0 {
 		r := cfg.Rules[rule]
 		if r.SourceHost != "" {

@@ -49,6 +49,8 @@ type Session struct {
 	// afterHosts runs once every host is final, before the session's end is recorded:
 	// the backup session's retention condition and prune.
 	afterHosts func(ctx context.Context, hs []api.HostStatus, status *api.SessionStatus)
+	// memberStatus fills a batch session's member sections from its hosts.
+	memberStatus func(hs []api.HostStatus, status *api.SessionStatus)
 }
 
 func (s *Session) defaults() {
@@ -116,35 +118,176 @@ func (s *Session) Run(ctx context.Context) (api.Phase, error) {
 	if err != nil {
 		return finish(api.PhaseFailed, err.Error())
 	}
-	hosts, err := workload.ResolveHosts(ctx, s.Client, s.Namespace, s.Config)
+	deadline, stopTimer, err := s.deadline(s.Config.Timeout, self.CreationTimestamp.Time)
 	if err != nil {
 		return finish(api.PhaseFailed, err.Error())
 	}
-	status.TotalHosts = len(hosts)
-	fmt.Fprintf(s.Log, "session %s: %d host(s) of %s\n", s.Job, len(hosts), s.Config.Target)
-	for _, h := range hosts {
-		job, err := HostJob(self, s.Config, h, repoClaim, repoFileURL, s.Now().UTC().Format(time.RFC3339))
+	defer stopTimer()
+
+	members := s.Config.MemberConfigs()
+	batch := s.Config.IsBatch()
+	// a member whose hosts cannot be resolved fails alone in a batch: the others still run
+	memberErr := map[api.Target]string{}
+	if batch {
+		status.Members = make([]api.MemberStatus, len(members))
+		for i, m := range members {
+			status.Members[i] = api.MemberStatus{Target: m.Target, Phase: api.PhasePending}
+		}
+		s.memberStatus = func(hs []api.HostStatus, status *api.SessionStatus) { memberSections(hs, status, memberErr) }
+	}
+	startMember := func(m api.BackupConfig) (int, error) {
+		hosts, err := s.resolveHosts(ctx, m)
 		if err != nil {
-			return finish(api.PhaseFailed, fmt.Sprintf("host %s: %v", h.Name, err))
+			return 0, err
 		}
-		if _, err := jobs.Create(ctx, job, metav1.CreateOptions{FieldManager: annotate.FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
-			// a restarted session pod finds its host Jobs already there and adopts them
-			return finish(api.PhaseFailed, fmt.Sprintf("create host job %s: %v", job.Name, err))
+		fmt.Fprintf(s.Log, "session %s: %d host(s) of %s\n", s.Job, len(hosts), m.Target)
+		for _, h := range hosts {
+			job, err := HostJob(self, m, h, repoClaim, repoFileURL, s.Now().UTC().Format(time.RFC3339))
+			if err != nil {
+				return 0, fmt.Errorf("host %s: %v", h.Name, err)
+			}
+			if _, err := jobs.Create(ctx, job, metav1.CreateOptions{FieldManager: annotate.FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
+				// a restarted session pod finds its host Jobs already there and adopts them
+				return 0, fmt.Errorf("create host job %s: %v", job.Name, err)
+			}
+			if h.Err != nil {
+				fmt.Fprintf(s.Log, "host %s: Failed: %v\n", h.Name, h.Err)
+			} else {
+				fmt.Fprintf(s.Log, "host %s: job %s created\n", h.Name, job.Name)
+			}
 		}
-		if h.Err != nil {
-			fmt.Fprintf(s.Log, "host %s: Failed: %v\n", h.Name, h.Err)
-		} else {
-			fmt.Fprintf(s.Log, "host %s: job %s created\n", h.Name, job.Name)
+		return len(hosts), nil
+	}
+	sequential := s.Config.ExecutionOrder == api.OrderSequential
+	nHosts := 0
+	var hs []api.HostStatus
+	for i, m := range members {
+		n, err := startMember(m)
+		if err != nil {
+			if !batch {
+				return finish(api.PhaseFailed, err.Error())
+			}
+			memberErr[m.Target] = err.Error()
+			fmt.Fprintf(s.Log, "session %s: member %s: Failed: %v\n", s.Job, m.Target, err)
+		}
+		nHosts += n
+		status.TotalHosts = nHosts
+		if sequential || i == len(members)-1 {
+			// Sequential: each member's hosts end before the next member starts
+			var stop string
+			if hs, stop = s.waitHosts(ctx, ann, &status, nHosts, deadline, s.Config.Timeout); stop != "" {
+				return finish(api.PhaseFailed, stop)
+			}
 		}
 	}
 
-	s.afterHosts = func(ctx context.Context, hs []api.HostStatus, status *api.SessionStatus) {
-		s.retentionCondition(hs, status)
-		if s.Config.Prune && status.Hosts.Failed == 0 {
-			s.prune(ctx, self, repoClaim, repoFileURL, status)
+	s.retentionCondition(hs, &status)
+	hookConditions(hs, &status, s.Now())
+	if s.Config.Prune && status.Hosts.Failed == 0 && len(memberErr) == 0 {
+		s.prune(ctx, self, repoClaim, repoFileURL, &status)
+	}
+	if s.memberStatus != nil {
+		s.memberStatus(hs, &status)
+	}
+	var failed []string
+	if status.Hosts.Failed > 0 {
+		failed = append(failed, fmt.Sprintf("%d of %d hosts failed", status.Hosts.Failed, status.TotalHosts))
+	}
+	for _, m := range status.Members {
+		if m.Phase == api.PhaseFailed {
+			failed = append(failed, fmt.Sprintf("member %s failed", m.Target))
 		}
 	}
-	return s.await(ctx, ann, &status, len(hosts), s.Config.Timeout, self.CreationTimestamp.Time, finish)
+	if len(failed) > 0 {
+		status.Error = strings.Join(failed, "; ")
+		return finish(api.PhaseFailed, "")
+	}
+	return finish(api.PhaseSucceeded, "")
+}
+
+// resolveHosts finds the hosts of one member: the workload's (or volume's) hosts, or the
+// one host of a database, in whose pod the dump runs.
+func (s *Session) resolveHosts(ctx context.Context, m api.BackupConfig) ([]workload.Host, error) {
+	if m.Dump == nil {
+		return workload.ResolveHosts(ctx, s.Client, s.Namespace, m)
+	}
+	h := workload.Host{Name: workload.SingleHost(m.Alias)}
+	pod, d, err := workload.DumpPod(ctx, s.Client, s.Namespace, m.Target, *m.Dump)
+	if err != nil {
+		h.Err = err
+		return []workload.Host{h}, nil
+	}
+	resolved, err := d.Resolved()
+	if err != nil {
+		h.Err = err
+		return []workload.Host{h}, nil
+	}
+	h.Pod, h.Dump = pod.Name, &resolved
+	return []workload.Host{h}, nil
+}
+
+// memberSections fills a batch session's sections, one per member: its hosts, and its
+// phase (Succeeded only when every host of it succeeded).
+func memberSections(hs []api.HostStatus, status *api.SessionStatus, memberErr map[api.Target]string) {
+	for i := range status.Members {
+		m := &status.Members[i]
+		var mine []api.HostStatus
+		for _, h := range hs {
+			if h.Target == m.Target.String() {
+				mine = append(mine, h)
+			}
+		}
+		m.Hosts, _ = summarize(mine)
+		m.TotalHosts = len(mine)
+		switch {
+		case memberErr[m.Target] != "":
+			m.Phase, m.Error = api.PhaseFailed, memberErr[m.Target]
+		case len(mine) == 0:
+			m.Phase = api.PhasePending
+		case m.Hosts.Failed > 0 && allFinal(mine):
+			m.Phase = api.PhaseFailed
+			m.Error = fmt.Sprintf("%d of %d hosts failed", m.Hosts.Failed, len(mine))
+		case allFinal(mine):
+			m.Phase = api.PhaseSucceeded
+		default:
+			m.Phase = api.PhaseRunning
+		}
+	}
+}
+
+// hookConditions records the seeds' PreBackupHookExecutionSucceeded and
+// PostBackupHookExecutionSucceeded from the hosts' hook outcomes, when hooks ran.
+func hookConditions(hs []api.HostStatus, status *api.SessionStatus, now time.Time) {
+	for _, phase := range []string{api.HookPreBackup, api.HookPostBackup} {
+		ran, ok := false, true
+		var msgs []string
+		for _, h := range hs {
+			for _, r := range h.Hooks {
+				if r.Phase != phase {
+					continue
+				}
+				ran = true
+				switch {
+				case r.Skipped:
+					msgs = append(msgs, fmt.Sprintf("%s: %s: %s", h.Hostname, r.Name, r.Message))
+				case r.Succeeded:
+					msgs = append(msgs, fmt.Sprintf("%s: %s: succeeded", h.Hostname, r.Name))
+				default:
+					ok = false
+					msgs = append(msgs, fmt.Sprintf("%s: %s: %s", h.Hostname, r.Name, r.Message))
+				}
+			}
+		}
+		if !ran {
+			continue
+		}
+		c := api.Condition{Type: api.HookCondition(phase), Status: "True", Reason: "SuccessfullyExecutedHook",
+			Message: api.TruncateError(strings.Join(msgs, "; ")), LastTransitionTime: now.UTC().Format(time.RFC3339)}
+		if !ok {
+			c.Status, c.Reason = "False", "FailedToExecuteHook"
+		}
+		setCondition(status, c)
+	}
 }
 
 // setCondition sets (or replaces) one condition of the session status.
@@ -246,16 +389,44 @@ func (s *Session) terminationMessage(ctx context.Context, job string) string {
 // created) passes, or ctx ends, keeping the session status current; finish records the end.
 func (s *Session) await(ctx context.Context, ann *annotate.JobAnnotator, status *api.SessionStatus, nHosts int, timeout string, created time.Time,
 	finish func(api.Phase, string) (api.Phase, error)) (api.Phase, error) {
-	var deadline <-chan time.Time
-	if timeout != "" {
-		d, err := time.ParseDuration(timeout)
-		if err != nil {
-			return finish(api.PhaseFailed, fmt.Sprintf("timeout %q: %v", timeout, err))
-		}
-		timer := time.NewTimer(d - s.Now().Sub(created))
-		defer timer.Stop()
-		deadline = timer.C
+	deadline, stopTimer, err := s.deadline(timeout, created)
+	if err != nil {
+		return finish(api.PhaseFailed, err.Error())
 	}
+	defer stopTimer()
+	hs, stop := s.waitHosts(ctx, ann, status, nHosts, deadline, timeout)
+	if stop != "" {
+		return finish(api.PhaseFailed, stop)
+	}
+	if s.afterHosts != nil {
+		s.afterHosts(ctx, hs, status)
+	}
+	phase := api.PhaseSucceeded
+	if status.Hosts.Failed > 0 {
+		phase = api.PhaseFailed
+		status.Error = fmt.Sprintf("%d of %d hosts failed", status.Hosts.Failed, status.TotalHosts)
+	}
+	return finish(phase, "")
+}
+
+// deadline is the session's timeout as a channel (nil without one), from created.
+func (s *Session) deadline(timeout string, created time.Time) (<-chan time.Time, func(), error) {
+	if timeout == "" {
+		return nil, func() {}, nil
+	}
+	d, err := time.ParseDuration(timeout)
+	if err != nil {
+		return nil, func() {}, fmt.Errorf("timeout %q: %v", timeout, err)
+	}
+	timer := time.NewTimer(d - s.Now().Sub(created))
+	return timer.C, func() { timer.Stop() }, nil
+}
+
+// waitHosts watches the host Jobs until nHosts of them are final and returns their
+// statuses, keeping the session status current. When ctx ends or the deadline passes it
+// stops the hosts still running and returns why (stop is "" otherwise).
+func (s *Session) waitHosts(ctx context.Context, ann *annotate.JobAnnotator, status *api.SessionStatus, nHosts int,
+	deadline <-chan time.Time, timeout string) (hs []api.HostStatus, stop string) {
 	tick := time.NewTicker(s.Poll)
 	defer tick.Stop()
 	last := ""
@@ -263,21 +434,16 @@ func (s *Session) await(ctx context.Context, ann *annotate.JobAnnotator, status 
 		hs, err := s.hostStates(ctx)
 		if err == nil {
 			status.Hosts, status.SessionDuration = summarize(hs)
+			if s.memberStatus != nil {
+				s.memberStatus(hs, status)
+			}
 			if b, _ := json.Marshal(status); string(b) != last {
 				if err := ann.AnnotateJSON(ctx, api.AnnotationSessionStatus, status); err == nil {
 					last = string(b)
 				}
 			}
 			if len(hs) >= nHosts && allFinal(hs) {
-				if s.afterHosts != nil {
-					s.afterHosts(ctx, hs, status)
-				}
-				phase := api.PhaseSucceeded
-				if status.Hosts.Failed > 0 {
-					phase = api.PhaseFailed
-					status.Error = fmt.Sprintf("%d of %d hosts failed", status.Hosts.Failed, status.TotalHosts)
-				}
-				return finish(phase, "")
+				return hs, ""
 			}
 		}
 		select {
@@ -286,13 +452,19 @@ func (s *Session) await(ctx context.Context, ann *annotate.JobAnnotator, status 
 			s.stopHosts(context.WithoutCancel(ctx), reason)
 			hs, _ := s.hostStates(context.WithoutCancel(ctx))
 			status.Hosts, status.SessionDuration = summarize(hs)
-			return finish(api.PhaseFailed, reason)
+			if s.memberStatus != nil {
+				s.memberStatus(hs, status)
+			}
+			return hs, reason
 		case <-deadline:
 			msg := fmt.Sprintf("deadline exceeded: the session did not finish within its timeout of %s", timeout)
 			s.stopHosts(ctx, "deadline exceeded")
 			hs, _ := s.hostStates(ctx)
 			status.Hosts, status.SessionDuration = summarize(hs)
-			return finish(api.PhaseFailed, msg)
+			if s.memberStatus != nil {
+				s.memberStatus(hs, status)
+			}
+			return hs, msg
 		case <-tick.C:
 		}
 	}
@@ -378,6 +550,7 @@ func (s *Session) hostStates(ctx context.Context) ([]api.HostStatus, error) {
 		if v, ok := j.Annotations[api.AnnotationHostStatus]; ok {
 			_ = api.Decode(api.AnnotationHostStatus, v, &st)
 		}
+		st.Job, st.Target = j.Name, j.Annotations[api.AnnotationTarget]
 		if !st.Phase.Final() {
 			if failed, why := jobFailed(j); failed {
 				st.Phase = api.PhaseFailed
@@ -477,7 +650,7 @@ func (s *Session) stopHosts(ctx context.Context, reason string) {
 		if h.Phase.Final() {
 			continue
 		}
-		name := api.HostJobName(s.Job, h.Hostname)
+		name := h.Job
 		if _, err := jobs.Patch(ctx, name, types.MergePatchType, []byte(`{"spec":{"suspend":true}}`),
 			metav1.PatchOptions{FieldManager: annotate.FieldManager}); err == nil {
 			stopped = append(stopped, name)

@@ -199,7 +199,7 @@ func (v *Verification) Command(ctx context.Context, command string, out io.Write
 		v.condition(api.ConditionBackupVerified, false, "CommandFailed", msg)
 		return v.finish(ctx, api.PhaseFailed, msg)
 	}
-	tail := &tailBuffer{max: 2048}
+	tail := newTail(2048)
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
 	cmd.Dir = v.Scratch
 	cmd.Env = append(os.Environ(), "STASH_VERIFY_DIR="+v.Scratch)
@@ -455,22 +455,6 @@ func (p *verifyProgress) Report(s snapshot.Status) {
 }
 
 func (p *verifyProgress) Done(snapshot.Status) {}
-
-// tailBuffer keeps the last max bytes written.
-type tailBuffer struct {
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(t.b) }
 
 // InstallSelf copies this program to dir, for a user's image to run it.
 func InstallSelf(dir string) error {

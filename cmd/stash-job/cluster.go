@@ -22,12 +22,29 @@ import (
 )
 
 func inClusterClient() (kubernetes.Interface, error) {
+	c, _, err := inClusterConfig()
+	return c, err
+}
+
+// inClusterConfig is the client of the pod's ServiceAccount and its configuration (the
+// exec API needs both).
+func inClusterConfig() (kubernetes.Interface, *rest.Config, error) {
 	cfg, err := rest.InClusterConfig()
 	if err != nil {
-		return nil, fmt.Errorf("in-cluster config: %w", err)
+		return nil, nil, fmt.Errorf("in-cluster config: %w", err)
 	}
 	cfg.UserAgent = "stash-job/" + version.Version()
-	return kubernetes.NewForConfig(cfg)
+	c, err := kubernetes.NewForConfig(cfg)
+	return c, cfg, err
+}
+
+// podExec runs hooks and dumps in the target's pods with the host pod's ServiceAccount.
+func podExec(client kubernetes.Interface, ns string) (jobimage.PodExec, error) {
+	_, cfg, err := inClusterConfig()
+	if err != nil {
+		return nil, err
+	}
+	return jobimage.APIExec{Client: client, Config: cfg, Namespace: ns}, nil
 }
 
 // runSession is the pod of a session Job: it reads the configuration the plugin put on
@@ -88,7 +105,11 @@ func runHost(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	status := annotate.NewJobAnnotator(client, env.Namespace, env.JobName)
 	pw, pwErr := hostPassword(spec.Nice, spec.IONiceClass, spec.IONiceData)
-	h := jobimage.HostRun{Spec: spec, RepoURL: os.Getenv(api.SecretKeyRepository), Password: pw, Status: status, Log: stdout, Now: time.Now}
+	h := jobimage.HostRun{Spec: spec, RepoURL: os.Getenv(api.SecretKeyRepository), Password: pw, Status: status, Log: stdout, Now: time.Now,
+		Kube: client, Namespace: env.Namespace}
+	if pwErr == nil {
+		h.Exec, pwErr = podExec(client, env.Namespace)
+	}
 	if pwErr != nil {
 		return jobimage.FailHost(ctx, h, pwErr)
 	}
@@ -148,7 +169,11 @@ func runRestoreHost(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	status := annotate.NewJobAnnotator(client, env.Namespace, env.JobName)
 	pw, pwErr := hostPassword(spec.Nice, spec.IONiceClass, spec.IONiceData)
-	h := jobimage.RestoreHostRun{Spec: spec, RepoURL: os.Getenv(api.SecretKeyRepository), Password: pw, Status: status, Log: stdout, Now: time.Now}
+	h := jobimage.RestoreHostRun{Spec: spec, RepoURL: os.Getenv(api.SecretKeyRepository), Password: pw, Status: status, Log: stdout, Now: time.Now,
+		Kube: client, Namespace: env.Namespace}
+	if pwErr == nil {
+		h.Exec, pwErr = podExec(client, env.Namespace)
+	}
 	if pwErr != nil {
 		return jobimage.FailRestoreHost(ctx, h, pwErr)
 	}

@@ -104,6 +104,11 @@ type RestoreConfig struct {
 	// Alias names the target hosts as the backup configuration's alias named the hosts
 	// it backed up (Stash's target.alias): rules and source hosts use these names.
 	Alias string `json:"alias,omitempty"`
+	// Dump makes the target a database: its one host streams the snapshot's dump file
+	// into the restore command in the target's pod (docs/databases.md).
+	Dump *Dump `json:"dump,omitempty"`
+	// Hooks' preRestore and postRestore run in the target's pods around each host.
+	Hooks *Hooks `json:"hooks,omitempty"`
 }
 
 func (s *RestoreConfig) schema() int   { return s.SchemaVersion }
@@ -132,6 +137,12 @@ type RestoreHostSpec struct {
 	Nice        *int     `json:"nice,omitempty"`
 	IONiceClass int      `json:"ioniceClass,omitempty"`
 	IONiceData  *int     `json:"ioniceData,omitempty"`
+	// Target is what the host restores into; Pod its running pod (hooks and dumps exec
+	// into it).
+	Target Target `json:"target"`
+	Pod    string `json:"pod,omitempty"`
+	Dump   *Dump  `json:"dump,omitempty"`
+	Hooks  *Hooks `json:"hooks,omitempty"`
 }
 
 // ValidateRules checks rules as the seed defines them, before anything is created.

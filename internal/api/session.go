@@ -212,6 +212,19 @@ type BackupConfig struct {
 	// Session is the KubeStash session (sessions[].name) this configuration was made
 	// from, so that it can be written back; empty from flags and Stash manifests.
 	Session string `json:"session,omitempty"`
+	// Dump makes the target a database: its host dumps it through the exec API instead
+	// of reading paths (docs/databases.md).
+	Dump *Dump `json:"dump,omitempty"`
+	// Hooks run in the target's pods around each host's backup (docs/hooks.md).
+	Hooks *Hooks `json:"hooks,omitempty"`
+	// Members make the configuration a batch (the seeds' BackupBatch): each member is
+	// backed up in the same session, into the same repository, with the same schedule and
+	// retention; Target and the fields beside it are then unused (docs/batch.md).
+	Members []Member `json:"members,omitempty"`
+	// ExecutionOrder of the members: Parallel (default) or Sequential.
+	ExecutionOrder string `json:"executionOrder,omitempty"`
+	// BatchMember marks the configuration MemberConfigs made for one member of a batch.
+	BatchMember bool `json:"-"`
 }
 
 // HostSpec is what one host pod backs up.
@@ -228,6 +241,11 @@ type HostSpec struct {
 	Nice        *int      `json:"nice,omitempty"`
 	IONiceClass int       `json:"ioniceClass,omitempty"`
 	IONiceData  *int      `json:"ioniceData,omitempty"`
+	// Pod is the target's pod of this host: hooks and dumps exec into it.
+	Pod string `json:"pod,omitempty"`
+	// Dump is set for a database target: the host dumps instead of reading Paths.
+	Dump  *Dump  `json:"dump,omitempty"`
+	Hooks *Hooks `json:"hooks,omitempty"`
 }
 
 // FileStats are a snapshot's file counts, as in the BackupSession seed.
@@ -276,9 +294,15 @@ type HostStatus struct {
 	// no rule matches).
 	Message string `json:"message,omitempty"`
 	// Restored lists what a restore host restored, one entry per snapshot and path.
-	Restored   []RestoredStats `json:"restored,omitempty"`
-	StartTime  string          `json:"startTime,omitempty"`
-	UpdateTime string          `json:"updateTime,omitempty"`
+	Restored []RestoredStats `json:"restored,omitempty"`
+	// Hooks are the outcomes of the host's hooks, in the order they ran.
+	Hooks []HookResult `json:"hooks,omitempty"`
+	// Target is the member (kind/name) of a batch this host belongs to.
+	Target string `json:"target,omitempty"`
+	// Job is the host Job's name, as the session reads it (not written in the status).
+	Job        string `json:"-"`
+	StartTime  string `json:"startTime,omitempty"`
+	UpdateTime string `json:"updateTime,omitempty"`
 }
 
 // RestoredStats describe one snapshot path a restore host restored.
@@ -319,8 +343,10 @@ type SessionStatus struct {
 	StartTime      string `json:"startTime,omitempty"`
 	CompletionTime string `json:"completionTime,omitempty"`
 	// Conditions are the seed's session conditions this project records:
-	// RetentionPolicyApplied, and RepositoryPruned with --prune.
+	// RetentionPolicyApplied, RepositoryPruned with --prune, and the hooks' conditions.
 	Conditions []Condition `json:"conditions,omitempty"`
+	// Members are a batch session's sections, one per member, in the batch's order.
+	Members []MemberStatus `json:"members,omitempty"`
 }
 
 // Backup session condition types.

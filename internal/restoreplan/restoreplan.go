@@ -38,7 +38,10 @@ func (s Source) Match(sn *repo.Snapshot) bool {
 		return false
 	}
 	if s.Config != "" {
-		return slices.Contains(sn.Tags, api.TagConfig+s.Config)
+		// the members of a batch share its tag and may share host names: the target tells
+		// them apart
+		return slices.Contains(sn.Tags, api.TagConfig+s.Config) &&
+			(s.Target.Kind == "" || sn.Target == nil || (sn.Target.Kind == s.Target.Kind && sn.Target.Name == s.Target.Name))
 	}
 	return sn.Target != nil && sn.Target.Kind == s.Target.Kind && sn.Target.Name == s.Target.Name
 }

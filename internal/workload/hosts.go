@@ -30,6 +30,11 @@ type Host struct {
 	Node string
 	// Err says why this host cannot be backed up (it is reported Failed with it).
 	Err error
+	// Pod is the target's running pod of this host (hooks and dumps exec into it); empty
+	// when none runs.
+	Pod string
+	// Dump is a database host's dump, its preset and container resolved from its pod.
+	Dump *api.Dump
 }
 
 // HostMount is one volume of a host.
@@ -181,6 +186,9 @@ func workloadHosts(ctx context.Context, c kubernetes.Interface, ns string, t api
 				pod, err := c.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("%s-%d", s.Name, i), metav1.GetOptions{})
 				if err == nil && pod.Spec.NodeName != "" && pod.DeletionTimestamp == nil {
 					h.pinIfNeeded(ctx, c, ns, pod.Spec.NodeName)
+					if pod.Status.Phase == corev1.PodRunning {
+						h.Pod = pod.Name
+					}
 				}
 			}
 			hosts = append(hosts, h)
@@ -207,6 +215,7 @@ func workloadHosts(ctx context.Context, c kubernetes.Interface, ns string, t api
 			// the seed: a daemon pod's host is named after its node
 			h := build(NodeHost(alias, p.Spec.NodeName), d.Spec.Template.Spec, noClaims)
 			h.Node = p.Spec.NodeName // node-local data (hostPath) is only on that node
+			h.Pod = p.Name
 			hosts = append(hosts, h)
 		}
 		if len(hosts) == 0 {
@@ -230,6 +239,7 @@ func singleHost(ctx context.Context, c kubernetes.Interface, ns string, h Host, 
 		for _, p := range pods {
 			if p.Spec.NodeName != "" && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
 				h.pinIfNeeded(ctx, c, ns, p.Spec.NodeName)
+				h.Pod = p.Name
 				break
 			}
 		}

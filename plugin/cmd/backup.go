@@ -43,9 +43,15 @@ type BackupOptions struct {
 	VolumeMounts []string
 	Alias        string
 	Paused       bool
+	// Batch names a batch configuration of Members (KIND/NAME:PATHS or KIND/NAME:dump).
+	Batch          string
+	Members        []string
+	ExecutionOrder string
 
 	RuntimeFlags
 	ManifestFlags
+	DumpFlags
+	HookFlags
 
 	DryRun string
 	Output string
@@ -115,13 +121,34 @@ refused with its file, line and field path before anything is created
   kubectl stash backup -f stash-backup.yaml
 
   # The flags as a KubeStash manifest
-  kubectl stash backup deployment/shop --repo s3-repo --paths /source/data --dry-run=client -o kubestash`,
+  kubectl stash backup deployment/shop --repo s3-repo --paths /source/data --dry-run=client -o kubestash
+
+  # A PostgreSQL StatefulSet, dumped inside its own pod (pg_dumpall) every hour
+  kubectl stash backup statefulset/pg --repo s3-repo --dump postgres --schedule @hourly
+
+  # A whole application in one session: the web files and the database (a BackupBatch)
+  kubectl stash backup --batch wordpress --repo s3-repo \
+    --member deployment/wordpress:/var/www/html --member statefulset/mysql:dump
+
+  # Flush the application before the backup; tell a webhook when a backup failed
+  kubectl stash backup deployment/shop --repo s3-repo --paths /data \
+    --pre-backup 'sync && touch /data/.backup-marker' \
+    --post-backup-http 'POST http://alerts.ops:8080/backup-failed' --post-backup-policy OnFailure`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if o.Filename != "" {
 				if len(args) > 0 {
 					return fmt.Errorf("%s with -f: the manifests name the targets", args[0])
 				}
 				return onlyWith(cmd, "dry-run", "output")
+			}
+			if o.Batch != "" {
+				if len(args) > 0 {
+					return fmt.Errorf("%s with --batch: give the batch's targets with --member %s:/path", args[0], args[0])
+				}
+				return nil
+			}
+			if len(o.Members) > 0 {
+				return fmt.Errorf("--member needs --batch NAME: a batch backs up several targets in one session")
 			}
 			return cobra.ExactArgs(1)(cmd, args)
 		},
@@ -157,6 +184,11 @@ refused with its file, line and field path before anything is created
 	f.StringVar(&o.Alias, "alias", "", "name the hosts <alias>, <alias>-<ordinal>, <alias>-<node> instead of host-0, host-<ordinal>, <node> (Stash's target.alias)")
 	f.BoolVar(&o.Paused, "paused", false, "create the configuration paused: its schedule is suspended (kubectl stash resume starts it); triggers still run")
 	f.DurationVar(&o.Timeout, "timeout", 0, "fail hosts still running after this long (e.g. 2h); 0: no limit")
+	f.StringVar(&o.Batch, "batch", "", "create a batch configuration of this name (the seeds' BackupBatch): the targets of --member, backed up in one session")
+	f.StringArrayVar(&o.Members, "member", nil, "with --batch: KIND/NAME:/path[,/path…] backs up paths, KIND/NAME:dump[=PRESET] dumps a database; repeatable")
+	f.StringVar(&o.ExecutionOrder, "execution-order", "", "with --batch: Parallel (default: all members at once) or Sequential (one after another, in --member order)")
+	o.DumpFlags.addFlags(f)
+	o.HookFlags.addFlags(f, true)
 	o.RuntimeFlags.addFlags(f, "backup")
 	o.ManifestFlags.addFlags(f, "backup configurations")
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, "none, client (print the objects) or server (send them, persist nothing)")
@@ -176,7 +208,9 @@ func (o *BackupOptions) Complete(args []string) error {
 			return err
 		}
 	} else {
-		o.Target = args[0]
+		if len(args) > 0 {
+			o.Target = args[0]
+		}
 		ns, _, err := o.global.ConfigFlags.ToRawKubeConfigLoader().Namespace()
 		if err != nil {
 			return err
@@ -214,6 +248,9 @@ func (o *BackupOptions) Validate() error {
 	if o.set != nil {
 		return o.validateManifests()
 	}
+	if o.Batch != "" {
+		return o.validateBatch()
+	}
 	t, err := parseTarget(o.Target)
 	if err != nil {
 		return err
@@ -221,6 +258,23 @@ func (o *BackupOptions) Validate() error {
 	name := o.Name
 	if name == "" {
 		name = t.Name + "-backup"
+	}
+	dump, err := o.DumpFlags.dump(nil)
+	if err != nil {
+		return err
+	}
+	hooks, err := o.HookFlags.hooks()
+	if err != nil {
+		return err
+	}
+	if dump != nil {
+		if t.Kind == "pvc" {
+			return fmt.Errorf("--dump: a dump runs in the database's pod; pvc/%s has none: name its workload (statefulset/NAME)", t.Name)
+		}
+		if len(o.Paths) > 0 {
+			return fmt.Errorf("--dump backs up the database's dump, not files: leave out --paths (back up files in another configuration)")
+		}
+		o.Paths = []string{"/"} // not used: the host dumps
 	}
 	// session Jobs are named <config>-<suffix> and host Jobs <session>-<host>; leave them room
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 || len(name) > 40 {
@@ -279,7 +333,11 @@ func (o *BackupOptions) Validate() error {
 	}
 	o.cfg = api.BackupConfig{SchemaVersion: api.SchemaVersion, Name: name, Target: t, Repository: o.Repository, Prune: o.Prune,
 		Paths: paths, Excludes: o.Excludes, Schedule: o.Schedule, Retention: o.Retention, HistoryLimit: o.HistoryLimit,
-		Image: o.global.JobImage(), Runtime: rt, Paused: o.Paused, Alias: o.Alias, VolumeMounts: mounts}
+		Image: o.global.JobImage(), Runtime: rt, Paused: o.Paused, Alias: o.Alias, VolumeMounts: mounts,
+		Dump: dump, Hooks: hooks}
+	if dump != nil {
+		o.cfg.Paths = nil
+	}
 	if t.Kind == "pvc" {
 		o.cfg.MountPath = path.Clean(o.MountPath)
 	}
@@ -287,6 +345,76 @@ func (o *BackupOptions) Validate() error {
 		o.cfg.Timeout = o.Timeout.String()
 	}
 	o.cfgs = []api.BackupConfig{o.cfg}
+	return nil
+}
+
+// validateBatch builds a batch configuration from --batch and --member: the schedule,
+// repository, retention and runtime flags are the batch's; hook flags apply to every
+// member, dump flags to every database member.
+func (o *BackupOptions) validateBatch() error {
+	name := o.Batch
+	if errs := validation.IsDNS1123Label(name); len(errs) > 0 || len(name) > 40 {
+		return fmt.Errorf("--batch %q: want a DNS label of at most 40 characters (session and host Jobs append to it)", name)
+	}
+	if o.Name != "" && o.Name != name {
+		return fmt.Errorf("--name %q with --batch %q: the batch's name is the configuration's name; give one of them", o.Name, name)
+	}
+	if len(o.Members) == 0 {
+		return fmt.Errorf("--batch %s has no members: give --member KIND/NAME:/path or --member KIND/NAME:dump, once per target", name)
+	}
+	if len(o.Paths) > 0 || len(o.VolumeMounts) > 0 || o.Alias != "" {
+		return fmt.Errorf("--paths, --volume-mount and --alias are for one target: in a batch, give each member's paths in --member KIND/NAME:/path")
+	}
+	if o.Repository == "" {
+		return fmt.Errorf("no repository: give --repo NAME (create one with kubectl stash repo create NAME --url URL)")
+	}
+	if o.Schedule != "" {
+		if _, err := cron.ParseStandard(o.Schedule); err != nil {
+			return fmt.Errorf("--schedule %q is not a valid cron expression: %v (want 5 fields, e.g. \"30 1 * * *\", or @hourly/@daily/@weekly)", o.Schedule, err)
+		}
+	}
+	if o.Timeout < 0 {
+		return fmt.Errorf("--timeout %s: want a positive duration", o.Timeout)
+	}
+	hooks, err := o.HookFlags.hooks()
+	if err != nil {
+		return err
+	}
+	rt, err := o.RuntimeFlags.runtime()
+	if err != nil {
+		return err
+	}
+	cfg := api.BackupConfig{SchemaVersion: api.SchemaVersion, Name: name, Repository: o.Repository, Prune: o.Prune,
+		Schedule: o.Schedule, Retention: o.Retention, HistoryLimit: o.HistoryLimit, Image: o.global.JobImage(), Runtime: rt,
+		Paused: o.Paused, ExecutionOrder: o.ExecutionOrder}
+	if cfg.ExecutionOrder != "" {
+		for _, v := range []string{api.OrderParallel, api.OrderSequential} {
+			if strings.EqualFold(cfg.ExecutionOrder, v) {
+				cfg.ExecutionOrder = v
+			}
+		}
+	}
+	if o.Timeout > 0 {
+		cfg.Timeout = o.Timeout.String()
+	}
+	for _, s := range o.Members {
+		m, err := parseMember(s)
+		if err != nil {
+			return err
+		}
+		m.Excludes, m.Hooks = o.Excludes, hooks
+		if m.Dump != nil {
+			if m.Dump, err = o.DumpFlags.dump(m.Dump); err != nil {
+				return err
+			}
+		}
+		cfg.Members = append(cfg.Members, m)
+	}
+	if err := cfg.ValidateMembers(); err != nil {
+		return fmt.Errorf("--batch %s: %v", name, err)
+	}
+	o.cfg = cfg
+	o.cfgs = []api.BackupConfig{cfg}
 	return nil
 }
 
@@ -393,15 +521,30 @@ func (o *BackupOptions) runOne(ctx context.Context, cfg api.BackupConfig, objs j
 			return err
 		}
 	}
-	hosts, err := workload.ResolveHosts(ctx, o.client, o.namespace, cfg)
-	if err != nil {
-		return err
-	}
-	for _, h := range hosts {
+	nHosts := 0
+	for _, m := range cfg.MemberConfigs() {
 		// a host that cannot be backed up now would fail every session: say so now
-		if h.Err != nil {
-			return fmt.Errorf("%s: %s: %w", cfg.Target, h.Name, h.Err)
+		if m.Dump != nil {
+			_, d, err := workload.DumpPod(ctx, o.client, o.namespace, m.Target, *m.Dump)
+			if err == nil {
+				_, err = d.Resolved()
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", m.Target, err)
+			}
+			nHosts++
+			continue
 		}
+		hosts, err := workload.ResolveHosts(ctx, o.client, o.namespace, m)
+		if err != nil {
+			return err
+		}
+		for _, h := range hosts {
+			if h.Err != nil {
+				return fmt.Errorf("%s: %s: %w", m.Target, h.Name, h.Err)
+			}
+		}
+		nHosts += len(hosts)
 	}
 	results, err := jobs.Apply(ctx, o.client, objs.List(), o.DryRun == "server")
 	for _, r := range results {
@@ -422,7 +565,7 @@ func (o *BackupOptions) runOne(ctx context.Context, cfg api.BackupConfig, objs j
 	case cfg.Schedule != "":
 		when = fmt.Sprintf("runs on schedule %q", cfg.Schedule)
 	}
-	fmt.Fprintf(o.Out, "backup configuration %s of %s (%d host(s) now) %s\n", cfg.Name, cfg.Target, len(hosts), when)
+	fmt.Fprintf(o.Out, "backup configuration %s of %s (%d host(s) now) %s\n", cfg.Name, cfg.TargetString(), nHosts, when)
 	return nil
 }
 

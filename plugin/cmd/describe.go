@@ -133,10 +133,10 @@ func describeSession(w io.Writer, s jobs.Session, now time.Time) {
 				if p := h.Progress; p != nil {
 					progress = fmt.Sprintf("%s: %d/%d files, %s/%s", p.Directory, p.FilesDone, p.FilesTotal, api.FormatBytes(p.BytesDone), api.FormatBytes(p.BytesTotal))
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t-\t%s\t\t\t\t\n", h.Hostname, h.Phase, orDash(shortDuration(h.Duration)), progress)
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t-\t%s\t\t\t\t\n", h.DisplayName(), h.Phase, orDash(shortDuration(h.Duration)), progress)
 			}
 			for i, sn := range h.Snapshots {
-				host, phase, dur := h.Hostname, string(h.Phase), orDash(shortDuration(h.Duration))
+				host, phase, dur := h.DisplayName(), string(h.Phase), orDash(shortDuration(h.Duration))
 				if i > 0 {
 					host, phase, dur = "", "", ""
 				}
@@ -152,12 +152,28 @@ func describeSession(w io.Writer, s jobs.Session, now time.Time) {
 	if st.Error != "" {
 		events = append(events, fmt.Sprintf("  %s\tSession\t-\t%s", eventType(s.Phase()), st.Error))
 	}
+	for _, m := range st.Members {
+		if m.Error != "" {
+			events = append(events, fmt.Sprintf("  Warning\tMemberFailed\t%s\t%s", m.Target, m.Error))
+		}
+	}
 	for _, h := range s.Hosts {
+		for _, r := range h.Hooks {
+			typ, reason := "Normal", "HookSucceeded"
+			msg := r.Phase + " " + r.Name
+			switch {
+			case r.Skipped:
+				reason, msg = "HookSkipped", msg+": "+r.Message
+			case !r.Succeeded:
+				typ, reason, msg = "Warning", "HookFailed", msg+": "+r.Message
+			}
+			events = append(events, fmt.Sprintf("  %s\t%s\t%s\t%s", typ, reason, h.DisplayName(), msg))
+		}
 		if h.Error != "" {
-			events = append(events, fmt.Sprintf("  Warning\tHostFailed\t%s\t%s", h.Hostname, h.Error))
+			events = append(events, fmt.Sprintf("  Warning\tHostFailed\t%s\t%s", h.DisplayName(), h.Error))
 		}
 		if h.Retention != "" {
-			events = append(events, fmt.Sprintf("  Normal\tRetention\t%s\t%s", h.Hostname, h.Retention))
+			events = append(events, fmt.Sprintf("  Normal\tRetention\t%s\t%s", h.DisplayName(), h.Retention))
 		}
 	}
 	printEvents(w, events)

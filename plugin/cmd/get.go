@@ -447,7 +447,7 @@ func (o *GetOptions) runConfigs(ctx context.Context) error {
 			last, phase = r.last.Job.Name, string(r.last.Phase())
 		}
 		o.row(tw, r.cj.Namespace)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", r.cj.Name, r.cfg.Target, schedule, pausedCol, last, phase, age(o.now(), r.cj.CreationTimestamp))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", r.cj.Name, r.cfg.TargetString(), schedule, pausedCol, last, phase, age(o.now(), r.cj.CreationTimestamp))
 		if wide {
 			fmt.Fprintf(tw, "\t%s\t%s\t%s", r.cfg.Repository, strings.Join(r.cfg.Paths, ","), orDash(configImage(r.cj)))
 		}

@@ -59,6 +59,8 @@ type RestoreOptions struct {
 
 	RuntimeFlags
 	ManifestFlags
+	DumpFlags
+	HookFlags
 
 	DryRun string
 	Output string
@@ -132,7 +134,15 @@ is created (--ignore-unsupported warns instead). See docs/manifests.md.`,
   kubectl stash restore deployment/shop --repo s3-repo --overwrite never --dry-run=client -o yaml
 
   # A Stash RestoreSession, as Stash would run it
-  kubectl stash restore -f restoresession.yaml --wait`,
+  kubectl stash restore -f restoresession.yaml --wait
+
+  # A database dump of a batch's member into a fresh PostgreSQL (psql in its pod reads it)
+  kubectl stash restore statefulset/pg-copy --repo s3-repo --from-config app \
+    --source-target statefulset/pg --dump --wait
+
+  # Stop the application's writers around the restore
+  kubectl stash restore deployment/shop --repo s3-repo --from-config shop-backup \
+    --pre-restore 'touch /data/.maintenance' --post-restore 'rm -f /data/.maintenance'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if o.Filename != "" {
 				if len(args) > 0 {
@@ -176,6 +186,8 @@ is created (--ignore-unsupported warns instead). See docs/manifests.md.`,
 	f.DurationVar(&o.Timeout, "timeout", 0, "fail hosts still running after this long; 0: no limit")
 	f.BoolVar(&o.Wait, "wait", false, "follow the session and exit non-zero unless it Succeeded")
 	f.StringVar(&o.Alias, "alias", "", "the hosts are named <alias>, <alias>-<ordinal>, <alias>-<node> (the backup configuration's --alias)")
+	o.DumpFlags.addFlags(f)
+	o.HookFlags.addFlags(f, false)
 	o.RuntimeFlags.addFlags(f, "restore")
 	o.ManifestFlags.addFlags(f, "restore sessions")
 	f.StringVar(&o.DryRun, "dry-run", o.DryRun, "none, or client: print the objects, create nothing")
@@ -244,9 +256,6 @@ func (o *RestoreOptions) Validate() error {
 	}
 	if o.Repository == "" {
 		return fmt.Errorf("no repository: give --repo NAME (see kubectl stash repo list)")
-	}
-	if o.FromConfig != "" && o.SourceTarget != "" {
-		return fmt.Errorf("--from-config and --source-target both say where the snapshots come from: give one")
 	}
 	source := t
 	if o.SourceTarget != "" {
@@ -347,10 +356,21 @@ func (o *RestoreOptions) Validate() error {
 			return fmt.Errorf("--alias %q: want a DNS label of at most 40 characters", o.Alias)
 		}
 	}
+	dump, err := o.DumpFlags.dump(nil)
+	if err != nil {
+		return err
+	}
+	if dump != nil && (t.Kind == "pvc" || o.Replicas > 0 || o.ScaleDown || len(o.Includes)+len(o.Excludes) > 0 || o.Delete) {
+		return fmt.Errorf("--dump restores a database through its running pod: --replicas, --scale-down, --include, --exclude, --delete and pvc targets do not apply")
+	}
+	hooks, err := o.HookFlags.hooks()
+	if err != nil {
+		return err
+	}
 	o.cfg = api.RestoreConfig{Alias: o.Alias, SchemaVersion: api.SchemaVersion, Name: name, Target: t, Repository: o.Repository,
 		FromConfig: o.FromConfig, SourceTarget: source, Rules: rules, Paths: paths, Includes: o.Includes, Excludes: o.Excludes,
 		Overwrite: o.Overwrite, Delete: o.Delete, Replicas: o.Replicas, VolumeMounts: mounts, ScaleDown: o.ScaleDown,
-		Image: o.global.JobImage(), Runtime: rt}
+		Image: o.global.JobImage(), Runtime: rt, Dump: dump, Hooks: hooks}
 	if o.claimTemplate != nil && t.Kind == "statefulset" {
 		o.cfg.VolumeClaimTemplates = []string{o.claimTemplate.Name}
 	}
@@ -655,8 +675,30 @@ func (o *RestoreOptions) useConfig(ctx context.Context) error {
 	if err := api.Decode(api.AnnotationConfig, cj.Annotations[api.AnnotationConfig], &bc); err != nil {
 		return fmt.Errorf("--from-config %s: not a backup configuration: %w", o.cfg.FromConfig, err)
 	}
+	if bc.IsBatch() {
+		// the member whose snapshots are restored: --source-target, else the target itself
+		var names []string
+		found := false
+		for _, m := range bc.MemberConfigs() {
+			names = append(names, m.Target.String())
+			if m.Target == o.cfg.SourceTarget {
+				bc, found = m, true
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("--from-config %s is a batch of %s: say whose snapshots to restore with --source-target KIND/NAME", o.cfg.FromConfig, strings.Join(names, ", "))
+		}
+	} else if o.SourceTarget != "" && o.cfg.SourceTarget != bc.Target {
+		return fmt.Errorf("--from-config %s backs up %s, not %s: give one of --from-config and --source-target", o.cfg.FromConfig, bc.Target, o.cfg.SourceTarget)
+	}
 	o.cfg.SourceTarget = bc.Target
-	if len(o.cfg.Paths) == 0 {
+	if bc.Dump != nil && o.cfg.Dump == nil {
+		// the snapshots are dumps: they are restored as dumps, with the same commands
+		d := *bc.Dump
+		o.cfg.Dump = &d
+	}
+	if len(o.cfg.Paths) == 0 && bc.Dump == nil {
 		o.cfg.Paths = bc.Paths
 	}
 	return nil
@@ -749,6 +791,20 @@ func (o *RestoreOptions) hostNames(ctx context.Context) ([]string, error) {
 	if o.cfg.Target.Kind == "pvc" {
 		return []string{workload.SingleHost(o.cfg.Alias)}, nil
 	}
+	if o.cfg.Dump != nil {
+		// a database is one host, restored through a running pod of it
+		_, d, err := workload.DumpPod(ctx, o.client, o.namespace, o.cfg.Target, *o.cfg.Dump)
+		if err == nil {
+			d, err = d.Resolved()
+		}
+		if err == nil && d.RestoreCommand == "" {
+			err = fmt.Errorf("the dump has no restore command: give --restore-command")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.cfg.Target, err)
+		}
+		return []string{workload.SingleHost(o.cfg.Alias)}, nil
+	}
 	hosts, err := workload.ResolveRestoreHosts(ctx, o.client, o.namespace, o.cfg)
 	if err != nil {
 		return nil, err
@@ -807,7 +863,13 @@ func (o *RestoreOptions) checkSnapshots(ctx context.Context, r *repository.Repos
 				want, snaps = rule.Paths, rule.Snapshots
 			}
 		}
-		items, err := restoreplan.Plan(all, find, src, want, snaps, nil)
+		var defaultPaths []string
+		if o.cfg.Dump != nil {
+			if d, err := o.cfg.Dump.Resolved(); err == nil {
+				defaultPaths = []string{d.Path()}
+			}
+		}
+		items, err := restoreplan.Plan(all, find, src, want, snaps, defaultPaths)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", h, err))
 			continue

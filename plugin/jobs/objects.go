@@ -81,7 +81,7 @@ func Build(cfg api.BackupConfig, ns string) (Objects, error) {
 		o.ServiceAccount.Annotations = cfg.Runtime.ServiceAccountAnnotations
 	}
 	o.Role = &rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}, ObjectMeta: meta(name),
-		Rules: Rules(cfg.Target)}
+		Rules: Rules(cfg.Targets()...)}
 	o.RoleBinding = &rbacv1.RoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"}, ObjectMeta: meta(name),
 		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
 		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}}}
@@ -215,7 +215,7 @@ func applyPodRuntime(spec *corev1.PodSpec, rt api.Runtime) error {
 
 // Rules are what a configuration's jobs may do, in its namespace only (docs/rbac.md says
 // why each is needed).
-func Rules(t api.Target) []rbacv1.PolicyRule {
+func Rules(targets ...api.Target) []rbacv1.PolicyRule {
 	rules := []rbacv1.PolicyRule{
 		// the session reads itself, lists its sibling sessions and its host Jobs, creates
 		// the host Jobs, and patches annotations (status) and suspend (timeout) on them
@@ -229,10 +229,20 @@ func Rules(t api.Target) []rbacv1.PolicyRule {
 		// the access modes and phase of the volumes to mount
 		{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get"}},
 	}
-	if r, ok := targetResource[t.Kind]; ok {
-		// the target's pod template: which volumes are mounted where; this target only
-		r.Verbs, r.ResourceNames = []string{"get"}, []string{t.Name}
-		rules = append(rules, r)
+	workloads := false
+	for _, t := range targets {
+		if r, ok := targetResource[t.Kind]; ok {
+			// the target's pod template: which volumes are mounted where; this target only
+			r.Verbs, r.ResourceNames = []string{"get"}, []string{t.Name}
+			rules = append(rules, r)
+			workloads = true
+		}
+	}
+	if workloads {
+		// hooks (the configuration's, and those app owners put on their pods as
+		// annotations) and database dumps run in the target's pods through the exec API;
+		// a WebSocket exec is a GET, an SPDY one a POST
+		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"get", "create"}})
 	}
 	return rules
 }

@@ -42,8 +42,22 @@ type BackupSessionStatus struct {
 	TotalHosts      int         `json:"totalHosts"`
 	SessionDuration string      `json:"sessionDuration,omitempty"`
 	Stats           []HostStats `json:"stats,omitempty"`
-	// Conditions are the seed's: RetentionPolicyApplied (and RepositoryPruned).
+	// Targets are a batch session's sections, one per member (Stash's status.targets);
+	// a batch has no top-level stats.
+	Targets []TargetStatus `json:"targets,omitempty"`
+	// Conditions are the seed's: RetentionPolicyApplied (and RepositoryPruned), and
+	// PreBackupHookExecutionSucceeded / PostBackupHookExecutionSucceeded when hooks ran.
 	Conditions []api.Condition `json:"conditions,omitempty"`
+}
+
+// TargetStatus is one member's section of a batch session: its target, hosts and phase
+// (Succeeded only when every host of it succeeded).
+type TargetStatus struct {
+	Ref        TargetRef   `json:"ref"`
+	TotalHosts int         `json:"totalHosts"`
+	Phase      api.Phase   `json:"phase"`
+	Error      string      `json:"error,omitempty"`
+	Stats      []HostStats `json:"stats,omitempty"`
 }
 
 // HostStats are one host's entry of status.stats.
@@ -99,8 +113,23 @@ func (s Session) View() BackupSession {
 	v.Spec.BackupConfiguration.Name = s.Config
 	v.Status = BackupSessionStatus{Phase: s.Phase(), TotalHosts: s.Status.TotalHosts, SessionDuration: s.Status.SessionDuration,
 		Conditions: s.Status.Conditions}
-	for _, h := range s.Hosts {
-		v.Status.Stats = append(v.Status.Stats, HostStats{Hostname: h.Hostname, Phase: h.Phase, Duration: h.Duration, Error: h.Error, Snapshots: h.Snapshots})
+	stats := func(h api.HostStatus) HostStats {
+		return HostStats{Hostname: h.Hostname, Phase: h.Phase, Duration: h.Duration, Error: h.Error, Snapshots: h.Snapshots}
+	}
+	if len(s.Status.Members) == 0 {
+		for _, h := range s.Hosts {
+			v.Status.Stats = append(v.Status.Stats, stats(h))
+		}
+		return v
+	}
+	for _, m := range s.Status.Members {
+		ts := TargetStatus{Ref: RefOf(m.Target), TotalHosts: m.TotalHosts, Phase: m.Phase, Error: m.Error}
+		for _, h := range s.Hosts {
+			if h.Target == m.Target.String() {
+				ts.Stats = append(ts.Stats, stats(h))
+			}
+		}
+		v.Status.Targets = append(v.Status.Targets, ts)
 	}
 	return v
 }
@@ -218,6 +247,7 @@ func hostStatusOf(j *batchv1.Job) api.HostStatus {
 	if v, ok := j.Annotations[api.AnnotationHostStatus]; ok {
 		_ = api.Decode(api.AnnotationHostStatus, v, &st)
 	}
+	st.Job, st.Target = j.Name, j.Annotations[api.AnnotationTarget]
 	return st
 }
 

@@ -126,7 +126,7 @@ func (m Model) detailFrame(v api.SessionView, w int) detailFrame {
 	cells := make([][]string, len(v.Hosts))
 	for i, h := range v.Hosts {
 		c := make([]string, len(titles))
-		c[0] = h.Hostname
+		c[0] = h.DisplayName()
 		c[1] = string(phaseOf(h.Phase))
 		c[3], c[4] = "-", "-"
 		if p := h.Progress; p != nil {
