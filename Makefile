@@ -34,7 +34,7 @@ CLUSTER := $(CURDIR)/test/cluster
 export STASH_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kubectl-stash
 CLUSTER_DIR := $(STASH_CACHE_DIR)/cluster
 
-.PHONY: all build image cluster-up cluster-down kubeconfig kubectl-path test unit e2e vet fmt-check verify demo clean
+.PHONY: all build image test-images cluster-up cluster-down kubeconfig kubectl-path test unit e2e vet fmt-check verify demo clean
 
 all: build
 
@@ -79,9 +79,15 @@ verify:
 unit:
 	$(GO) test ./...
 
-e2e: build image
+# the e2e tests' PostgreSQL image, from Debian's packages (test/images/postgres.sh)
+test-images:
+	@mkdir -p $(BIN)
+	bash test/images/postgres.sh $(BIN)/postgres-image.tar
+
+e2e: build image test-images
 	bash test/objectstores/objectstores.sh install
 	bash $(CLUSTER)/up.sh import $(BIN)/stash-job-image.tar
+	bash $(CLUSTER)/up.sh import $(BIN)/postgres-image.tar
 	STASH_BIN=$(BIN) STASH_IMAGE=$(IMAGE) STASH_IMAGE_TAR=$(BIN)/stash-job-image.tar \
 	STASH_NODE_IP=$$(cat $(CLUSTER_DIR)/run/node-ip) STASH_VERSITYGW=$$(bash test/objectstores/objectstores.sh path versitygw) \
 	KUBECONFIG=$(CLUSTER_DIR)/run/admin.kubeconfig STASH_KUBECTL_DIR=$(CLUSTER_DIR)/bin \

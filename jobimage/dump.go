@@ -130,11 +130,12 @@ func restoreDump(ctx context.Context, h RestoreHostRun, s *hostState, r *repo.Re
 	pr.CloseWithError(errors.New("the restore command stopped reading"))
 	cancel()
 	feedErr := <-fed
-	if feedErr != nil && !errors.Is(feedErr, context.Canceled) {
-		return n, fmt.Errorf("read %s from snapshot %s: %w", path, sn.ID.Short(), feedErr)
-	}
 	if err != nil {
+		// the command's own words first: a command that stops reading breaks the feed
 		return n, commandError("restore command", err, out)
+	}
+	if feedErr != nil {
+		return n, fmt.Errorf("read %s from snapshot %s: %w", path, sn.ID.Short(), feedErr)
 	}
 	return n, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -44,6 +45,12 @@ func (hr *hookRunner) withPodAnnotations(ctx context.Context, hooks api.Hooks, b
 		return hooks, nil
 	}
 	pod, err := hr.kube.CoreV1().Pods(hr.namespace).Get(ctx, hr.pod, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		// replaced since the session looked (a rollout): a dump or an exec hook says so
+		// when it runs; a backup of volumes does not need the pod
+		fmt.Fprintf(hr.log, "pod %s is gone: no hooks from its annotations\n", hr.pod)
+		return hooks, nil
+	}
 	if err != nil {
 		return hooks, fmt.Errorf("read pod %s for its hook annotations: %w", hr.pod, err)
 	}

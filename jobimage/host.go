@@ -85,10 +85,14 @@ func (s *hostState) withHooks(ctx context.Context, configured *api.Hooks, backup
 		preName, postName, pre, post = api.HookPreRestore, api.HookPostRestore, hooks.PreRestore, hooks.PostRestore
 		what = "restored"
 	}
-	if err := hr.pre(ctx, preName, pre); err != nil {
-		return fmt.Errorf("%w; nothing was %s", err, what)
+	werr := hr.pre(ctx, preName, pre)
+	if werr != nil {
+		werr = fmt.Errorf("%w; nothing was %s", werr, what)
+	} else {
+		werr = work(s, ctx)
 	}
-	werr := work(s, ctx)
+	// post hooks run after a failed pre hook too: an OnFailure alert, or an Always hook
+	// that undoes what an earlier pre hook did (a freeze)
 	return errors.Join(werr, hr.post(context.WithoutCancel(ctx), postName, post, werr))
 }
 

@@ -25,6 +25,7 @@ func HostJob(session *batchv1.Job, cfg api.BackupConfig, h workload.Host, repoCl
 		// two members may both have a host-0
 		name = api.HostJobName(session.Name, api.MemberKey(cfg.Target)+"-"+h.Name)
 	}
+
 	spec := api.HostSpec{SchemaVersion: api.SchemaVersion, Config: cfg.Name, Session: session.Name, Hostname: h.Name,
 		Target: cfg.Target, Paths: cfg.Paths, Excludes: cfg.Excludes, Retention: cfg.Retention,
 		Nice: cfg.Runtime.Nice, IONiceClass: cfg.Runtime.IONiceClass, IONiceData: cfg.Runtime.IONiceData,
@@ -49,7 +50,7 @@ func HostJob(session *batchv1.Job, cfg api.BackupConfig, h workload.Host, repoCl
 			Name:        name,
 			Namespace:   session.Namespace,
 			Labels:      labels,
-			Annotations: map[string]string{api.AnnotationTarget: cfg.Target.String()},
+			Annotations: map[string]string{},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: session.Name,
 				UID: session.UID, Controller: &truth, BlockOwnerDeletion: &truth}},
 		},
@@ -61,6 +62,10 @@ func HostJob(session *batchv1.Job, cfg api.BackupConfig, h workload.Host, repoCl
 				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{api.AnnotationHostSpec: string(specJSON)}},
 			},
 		},
+	}
+	if cfg.BatchMember {
+		// the member's section of the session status gathers its hosts by this
+		job.Annotations[api.AnnotationTarget] = cfg.Target.String()
 	}
 	if h.Err != nil {
 		job.Spec.Suspend = &truth

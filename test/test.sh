@@ -24,8 +24,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-step "building the cluster binaries in the background (cached: returns at once)"
-BUILD_ONLY=1 setsid bash test/cluster/up.sh >"$LOG_DIR/cluster-build.log" 2>&1 &
+step "building the cluster binaries and the test images in the background (cached: returns at once)"
+BUILD_ONLY=1 setsid bash -c 'bash test/cluster/up.sh && make -s test-images' >"$LOG_DIR/cluster-build.log" 2>&1 &
 BUILD_PID=$!
 
 step "go vet";              make -s vet

@@ -113,7 +113,17 @@ func runHost(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if pwErr != nil {
 		return jobimage.FailHost(ctx, h, pwErr)
 	}
+	defer logPeakMemory(stdout)
 	return jobimage.RunHost(ctx, h)
+}
+
+// logPeakMemory writes the process's peak resident memory to the host's log: what a
+// memory limit for the host pods must allow.
+func logPeakMemory(w io.Writer) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		fmt.Fprintf(w, "peak memory: %.1f MiB (maximum resident set size)\n", float64(ru.Maxrss)/1024) // Maxrss is in KiB on Linux
+	}
 }
 
 // applyPriority gives the whole process the configured niceness and I/O priority. Both
@@ -177,6 +187,7 @@ func runRestoreHost(ctx context.Context, args []string, stdout, stderr io.Writer
 	if pwErr != nil {
 		return jobimage.FailRestoreHost(ctx, h, pwErr)
 	}
+	defer logPeakMemory(stdout)
 	return jobimage.RunRestoreHost(ctx, h)
 }
 

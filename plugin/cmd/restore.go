@@ -803,6 +803,7 @@ func (o *RestoreOptions) hostNames(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", o.cfg.Target, err)
 		}
+		o.cfg.Dump = &d // the preset found from the pod's image names the dump file
 		return []string{workload.SingleHost(o.cfg.Alias)}, nil
 	}
 	hosts, err := workload.ResolveRestoreHosts(ctx, o.client, o.namespace, o.cfg)

@@ -283,8 +283,8 @@ func followSession(ctx context.Context, c kubernetes.Interface, fo jobs.FeedOpti
 			}
 			for _, h := range v.Hosts {
 				line := hostLine(h)
-				if seen["host/"+h.Hostname] != line {
-					seen["host/"+h.Hostname] = line
+				if seen["host/"+h.DisplayName()] != line {
+					seen["host/"+h.DisplayName()] = line
 					fmt.Fprintf(w, "%6s  %s\n", time.Since(start).Round(time.Second), line)
 				}
 			}
@@ -307,7 +307,7 @@ func followSession(ctx context.Context, c kubernetes.Interface, fo jobs.FeedOpti
 
 func hostLine(h api.HostStatus) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "host %s: %s", h.Hostname, h.Phase)
+	fmt.Fprintf(&b, "host %s: %s", h.DisplayName(), h.Phase)
 	if p := h.Progress; p != nil {
 		pct := 0.0
 		if p.BytesTotal > 0 {

@@ -17,6 +17,8 @@ root=$(cd "$here/../.." && pwd)
 out=${1:?usage: postgres.sh OUT.tar}
 cache=${IMAGE_CACHE:-$HOME/.cache/kubectl-stash/images}
 log() { echo "[postgres-image] $*" >&2; }
+# the e2e tests run this reference (test/e2e: postgresImage)
+POSTGRES_IMAGE=local.test/postgres:debian
 
 . /etc/os-release
 suite=${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release: not a Debian system}
@@ -29,8 +31,15 @@ fi
 ROOTFS_REV=1
 key=r$ROOTFS_REV-$suite
 dir=$cache/postgres-$key
+if [ -f "$out" ] && [ "$out" -nt "$dir/.done" ] && [ -f "$dir/.done" ]; then
+  echo "$out"   # built from this root file system already
+  exit 0
+fi
 if [ ! -f "$dir/.done" ]; then
-  command -v debootstrap >/dev/null || { log "installing debootstrap"; apt-get install -y -qq debootstrap >/dev/null; }
+  if ! command -v debootstrap >/dev/null; then
+    log "installing debootstrap"
+    apt-get install -y -qq debootstrap >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq debootstrap >/dev/null; }
+  fi
   rm -rf "$dir" && mkdir -p "$cache"
   log "debootstrap $suite with postgresql into $dir (a few minutes, once)"
   debootstrap --variant=minbase --include=postgresql,procps "$suite" "$dir/rootfs" "$mirror" >"$cache/postgres-debootstrap.log" 2>&1 ||
@@ -61,6 +70,6 @@ SH
   chmod 755 "$dir/rootfs/usr/local/bin/postgres-entrypoint"
   touch "$dir/.done"
 fi
-( cd "$root" && go run ./test/images/rootfsimage -ref local.test/postgres:debian-$suite -out "$out" \
+( cd "$root" && go run ./test/images/rootfsimage -ref "$POSTGRES_IMAGE" -out "$out" \
     -entrypoint /usr/local/bin/postgres-entrypoint -env PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin "$dir/rootfs" )
 echo "$out"
