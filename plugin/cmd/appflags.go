@@ -24,8 +24,7 @@ type DumpFlags struct {
 }
 
 func (o *DumpFlags) addFlags(f *pflag.FlagSet) {
-	f.StringVar(&o.Dump, "dump", "", "the target is a database: dump it inside its own pod (exec) with a preset: postgres, mysql, mongodb, redis, or auto (from the pod's image, the default of a bare --dump)")
-	f.Lookup("dump").NoOptDefVal = "auto"
+	f.StringVar(&o.Dump, "dump", "", "the target is a database: dump it inside its own pod (exec) with a preset: postgres, mysql, mongodb, redis, or auto (from the pod's image)")
 	f.StringVar(&o.DumpCommand, "dump-command", "", "shell command run in the database's container whose standard output is the dump (replaces the preset's)")
 	f.StringVar(&o.RestoreCommand, "restore-command", "", "shell command run in the database's container that reads the dump on its standard input (replaces the preset's)")
 	f.StringVar(&o.DumpContainer, "dump-container", "", "the database's container (default: the one whose image names the preset, else the first)")

@@ -138,7 +138,7 @@ is created (--ignore-unsupported warns instead). See docs/manifests.md.`,
 
   # A database dump of a batch's member into a fresh PostgreSQL (psql in its pod reads it)
   kubectl stash restore statefulset/pg-copy --repo s3-repo --from-config app \
-    --source-target statefulset/pg --dump --wait
+    --source-target statefulset/pg --wait   # the configuration says it is a dump
 
   # Stop the application's writers around the restore
   kubectl stash restore deployment/shop --repo s3-repo --from-config shop-backup \

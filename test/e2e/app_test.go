@@ -387,7 +387,7 @@ func TestDumpMemoryStaysFlat(t *testing.T) {
 	boundClaim(t, c, ns, "db-data", hostDir(t), corev1.ReadWriteOnce, true)
 	shellDeployment(t, c, ns, "db", "db-data", "/data")
 	peak := func(size int64) (float64, string) {
-		mustStash(t, ns, "backup", "deployment/db", "--repo", "repo", "--dump", "--dump-file", "big.bin",
+		mustStash(t, ns, "backup", "deployment/db", "--repo", "repo", "--dump", "auto", "--dump-file", "big.bin",
 			"--dump-command", fmt.Sprintf("head -c %d /dev/urandom", size), "--restore-command", "cat >/dev/null")
 		start := time.Now()
 		out, err := stash(t, ns, "trigger", "db-backup", "--wait")
