@@ -146,6 +146,9 @@ func (rs *RestoreSession) Run(ctx context.Context) (api.Phase, error) {
 			fmt.Fprintf(s.Log, "host %s: job %s created\n", h.Name, job.Name)
 		}
 	}
+	s.afterHosts = func(_ context.Context, hs []api.HostStatus, status *api.SessionStatus) {
+		hookConditions(hs, status, s.Now())
+	}
 	return s.await(ctx, ann, &status, len(hosts), cfg.Timeout, self.CreationTimestamp.Time, finish)
 }
 

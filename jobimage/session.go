@@ -255,10 +255,11 @@ func memberSections(hs []api.HostStatus, status *api.SessionStatus, memberErr ma
 	}
 }
 
-// hookConditions records the seeds' PreBackupHookExecutionSucceeded and
-// PostBackupHookExecutionSucceeded from the hosts' hook outcomes, when hooks ran.
+// hookConditions records the seeds' PreBackupHookExecutionSucceeded,
+// PostBackupHookExecutionSucceeded (and their restore counterparts) from the hosts' hook
+// outcomes, for the phases whose hooks ran.
 func hookConditions(hs []api.HostStatus, status *api.SessionStatus, now time.Time) {
-	for _, phase := range []string{api.HookPreBackup, api.HookPostBackup} {
+	for _, phase := range []string{api.HookPreBackup, api.HookPostBackup, api.HookPreRestore, api.HookPostRestore} {
 		ran, ok := false, true
 		var msgs []string
 		for _, h := range hs {

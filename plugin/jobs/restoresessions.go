@@ -59,6 +59,9 @@ type RestoreSessionStatus struct {
 	TotalHosts      int                `json:"totalHosts"`
 	SessionDuration string             `json:"sessionDuration,omitempty"`
 	Stats           []RestoreHostStats `json:"stats,omitempty"`
+	// Conditions are the seed's PreRestoreHookExecutionSucceeded and
+	// PostRestoreHookExecutionSucceeded, when hooks ran.
+	Conditions []api.Condition `json:"conditions,omitempty"`
 }
 
 // RestoreHostStats are one host's entry of status.stats: the seed's fields, then Message.
@@ -168,7 +171,8 @@ func (r Restore) View() RestoreSession {
 		}
 		v.Spec.Rules = append(v.Spec.Rules, rule)
 	}
-	v.Status = RestoreSessionStatus{Phase: r.Phase(), TotalHosts: r.Status.TotalHosts, SessionDuration: r.Status.SessionDuration}
+	v.Status = RestoreSessionStatus{Phase: r.Phase(), TotalHosts: r.Status.TotalHosts, SessionDuration: r.Status.SessionDuration,
+		Conditions: r.Status.Conditions}
 	for _, h := range r.Hosts {
 		v.Status.Stats = append(v.Status.Stats, RestoreHostStats{Hostname: h.Hostname, Phase: h.Phase, Duration: h.Duration,
 			Error: h.Error, Message: r.Message(h)})

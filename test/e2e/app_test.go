@@ -238,10 +238,31 @@ func TestBatchApplicationWithDatabase(t *testing.T) {
 	boundClaim(t, c, ns, "web-copy-data", copyDir, corev1.ReadWriteOnce, true)
 	shellDeployment(t, c, ns, "web-copy", "web-copy-data", "/var/www/html")
 	postgres(t, c, ns, "pg-copy")
-	out = mustStash(t, ns, "restore", "deployment/web-copy", "--repo", "repo", "--from-config", "shop", "--source-target", "deployment/web", "--wait")
+	out = mustStash(t, ns, "restore", "deployment/web-copy", "--repo", "repo", "--from-config", "shop", "--source-target", "deployment/web",
+		"--pre-restore", "test -d /var/www/html", "--post-restore", `echo "$STASH_RESTORE_PHASE" > /var/www/html/.restored-by-hook`, "--wait")
 	t.Logf("restore of the web member:\n%s", out)
-	if got := readTree(t, copyDir); !reflect.DeepEqual(got, files) {
-		t.Errorf("web-copy has %v, want %v", got, files)
+	wantCopy := map[string]string{".restored-by-hook": "Succeeded\n"}
+	for k, v := range files {
+		wantCopy[k] = v
+	}
+	if got := readTree(t, copyDir); !reflect.DeepEqual(got, wantCopy) {
+		t.Errorf("web-copy has %v, want %v (the files and the postRestore hook's marker)", got, wantCopy)
+	}
+	var rs struct {
+		Status struct {
+			Conditions []api.Condition `json:"conditions"`
+		} `json:"status"`
+	}
+	restoreName := regexp.MustCompile(`restoresession (\S+) created`).FindStringSubmatch(out)
+	if restoreName == nil {
+		t.Fatalf("restore printed no session name:\n%s", out)
+	}
+	if err := json.Unmarshal([]byte(mustStash(t, ns, "get", "restore", restoreName[1], "-o", "json")), &rs); err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Status.Conditions) != 2 || rs.Status.Conditions[0].Type != api.ConditionPreRestoreHook || rs.Status.Conditions[0].Status != "True" ||
+		rs.Status.Conditions[1].Type != api.ConditionPostRestoreHook || rs.Status.Conditions[1].Status != "True" {
+		t.Errorf("restore session conditions %+v, want the two restore hook conditions True", rs.Status.Conditions)
 	}
 	out = mustStash(t, ns, "restore", "statefulset/pg-copy", "--repo", "repo", "--from-config", "shop", "--source-target", "statefulset/pg", "--wait")
 	t.Logf("restore of the database member:\n%s", out)
