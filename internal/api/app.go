@@ -108,9 +108,11 @@ var DumpPresets = []DumpPreset{
 	{
 		Name: "postgres",
 		// every database, roles and all, over TCP so that a wrong password fails as it
-		// would for a client; psql goes on past statements that fail on a live server
-		// (the role postgres exists), as pg_dumpall's output expects
-		Dump:     `PGPASSWORD="${PGPASSWORD:-$POSTGRES_PASSWORD}" exec pg_dumpall -h 127.0.0.1 -U "${POSTGRES_USER:-postgres}"`,
+		// would for a client; --clean drops each database before it is created again, so
+		// restoring over a database that has it replaces it rather than adding rows twice;
+		// psql goes on past the statements a live server refuses (the role it is logged in
+		// as cannot be dropped), as pg_dumpall's output expects
+		Dump:     `PGPASSWORD="${PGPASSWORD:-$POSTGRES_PASSWORD}" exec pg_dumpall --clean --if-exists -h 127.0.0.1 -U "${POSTGRES_USER:-postgres}"`,
 		Restore:  `PGPASSWORD="${PGPASSWORD:-$POSTGRES_PASSWORD}" exec psql -q -h 127.0.0.1 -U "${POSTGRES_USER:-postgres}" -d postgres`,
 		FileName: "dumpfile.sql",
 		Images:   []string{"postgres", "postgis", "timescale"},
