@@ -209,3 +209,23 @@ func requireContains(t *testing.T, view string, want ...string) {
 		}
 	}
 }
+
+// batchSession is a batch's session: two members, each with a host-0, the database
+// member failed.
+func batchSession() api.SessionView {
+	return api.SessionView{
+		Kind: api.KindBackup, Namespace: "shop", Name: "shop-bb2i8f", Config: "shop",
+		Created: now.Add(-3 * time.Minute),
+		Phase:   api.PhaseFailed,
+		Status: api.SessionStatus{Phase: api.PhaseFailed, TotalHosts: 2, SessionDuration: "2.1s", Hosts: api.HostCounts{Succeeded: 1, Failed: 1},
+			Error: "1 of 2 hosts failed; member statefulset/pg failed",
+			Members: []api.MemberStatus{{Target: api.Target{Kind: "deployment", Name: "web"}, TotalHosts: 1, Phase: api.PhaseSucceeded},
+				{Target: api.Target{Kind: "statefulset", Name: "pg"}, TotalHosts: 1, Phase: api.PhaseFailed, Error: "1 of 1 hosts failed"}}},
+		Hosts: []api.HostStatus{
+			{Hostname: "host-0", Target: "deployment/web", Phase: api.PhaseSucceeded, Duration: "1.5s",
+				Snapshots: []api.SnapshotStats{snapshot("a6f87e8a", "/var/www/html", "51 B", "603 B", 0, 0, 3)}},
+			{Hostname: "host-0", Target: "statefulset/pg", Phase: api.PhaseFailed, Duration: "518ms",
+				Error: `statefulset/pg: dump command exited with code 1: pg_dumpall: error: FATAL:  password authentication failed for user "postgres"`},
+		},
+	}
+}

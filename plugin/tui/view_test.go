@@ -142,3 +142,13 @@ func TestDetailScrolls(t *testing.T) {
 	m = drive(m, kp("k"), kp("k"))
 	requireContains(t, m.View().Content, "> host-37 ")
 }
+
+// TestDetailBatch: a batch's hosts are named with their member, since both are host-0.
+func TestDetailBatch(t *testing.T) {
+	m := newTestModel(Options{Open: "shop-bb2i8f"}, append(picture(), batchSession()))
+	view := requireGolden(t, m)
+	requireContains(t, view,
+		"deployment/web host-0  Succeeded",
+		"statefulset/pg host-0  Failed",
+		"dump command exited with code 1: pg_dumpall: error: FATAL:  password")
+}
