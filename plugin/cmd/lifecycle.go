@@ -131,7 +131,11 @@ func (o *ConfigActionOptions) Run(ctx context.Context) error {
 	switch o.action {
 	case "pause", "resume":
 		if cfg.Schedule == "" {
-			return fmt.Errorf("backup configuration %s has no schedule: it runs only when triggered, there is nothing to %s (give it one with kubectl stash backup %s --schedule CRON)", o.Config, o.action, cfg.Target)
+			again := cfg.Target.String()
+			if cfg.IsBatch() {
+				again = "--batch " + cfg.Name + " --member …"
+			}
+			return fmt.Errorf("backup configuration %s has no schedule: it runs only when triggered, there is nothing to %s (give it one with kubectl stash backup %s --schedule CRON)", o.Config, o.action, again)
 		}
 		suspend := o.action == "pause"
 		if cj.Spec.Suspend != nil && *cj.Spec.Suspend == suspend {
