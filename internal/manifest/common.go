@@ -49,6 +49,9 @@ func target(d *doc, path, group, kind, name, namespace string) (api.Target, bool
 	case kind == "":
 		d.fail(path+".kind", "missing: the kind of the target (%s)", targetKindList)
 		ok = false
+	case kind == "AppBinding":
+		d.unsup(path+".kind", "an AppBinding is how Stash's database addons reach a database over the network; kubectl-stash dumps a database inside its own pod (the exec API): point target.ref at the database's StatefulSet or Deployment (apiVersion: apps/v1), and keep the task")
+		ok = false
 	case !known:
 		d.unsup(path+".kind", "target kind %s is not supported: kubectl-stash backs up and restores the volumes of a %s", kind, targetKindList)
 		ok = false

@@ -40,6 +40,26 @@ spec:
       name: web
 `
 
+const batchHead = `apiVersion: stash.appscode.com/v1beta1
+kind: BackupBatch
+metadata:
+  name: shop
+spec:
+  repository:
+    name: s3
+  retentionPolicy:
+    name: keep
+    keepLast: 3
+    prune: false
+  members:
+  - target:
+      ref:
+        apiVersion: apps/v1
+        kind: Deployment
+        name: web
+      paths: [/data]
+`
+
 // TestErrors: each problem is one line with the file, line and column, the field path,
 // the reason and the fix; nothing is mapped.
 func TestErrors(t *testing.T) {
@@ -74,12 +94,70 @@ spec:
   dataSource:
     snapshot: latest
 `, `ks.yaml:7:3: spec.dataSource.repository: missing: the repository the snapshots come from; add spec.dataSource.repository (a KubeStash Repository in the same files, or a repository Secret made with kubectl stash repo create)`},
-		{"hooks", bcHead + bcTarget + "  hooks:\n    preBackup:\n      exec:\n        command: [sync]\n",
-			`bc.yaml:18:3: spec.hooks: hooks are not supported yet: kubectl-stash runs no pre/post backup or restore actions; run the command yourself before kubectl stash trigger (or restore), or remove the hooks (--ignore-unsupported: warn and go on without it)`},
+		{"tcpSocket hook", bcHead + bcTarget + "  hooks:\n    preBackup:\n      tcpSocket:\n        port: 5432\n",
+			`bc.yaml:20:7: spec.hooks.preBackup.tcpSocket: tcpSocket hooks are not supported: opening a TCP connection does nothing to prepare or release an application; use exec (a command in the pod) or httpGet/httpPost (--ignore-unsupported: warn and go on without it)`},
+		{"OnFinalRetryFailure", bcHead + bcTarget + "  hooks:\n    postBackup:\n      exec:\n        command: [/notify]\n      executionPolicy: OnFinalRetryFailure\n",
+			`bc.yaml:22:7: spec.hooks.postBackup.executionPolicy: OnFinalRetryFailure: there are no retries here (a failed session is recorded, never re-run), so every failure is final: use OnFailure; the hook is skipped (--ignore-unsupported: warn and go on without it)`},
+		{"executionPolicy typo", bcHead + bcTarget + "  hooks:\n    postBackup:\n      exec:\n        command: [/notify]\n      executionPolicy: OnFailur\n",
+			`bc.yaml:22:7: spec.hooks.postBackup.executionPolicy: "OnFailur": want Always, OnSuccess or OnFailure: did you mean "OnFailure"?`},
+		{"named port", bcHead + bcTarget + "  hooks:\n    preBackup:\n      httpGet:\n        port: http\n        path: /flush\n",
+			`bc.yaml:21:9: spec.hooks.preBackup.httpGet.port: the named port "http" is found by Stash among the container's ports, which kubectl-stash does not look up: give its number (port: 8080); the hook is skipped (--ignore-unsupported: warn and go on without it)`},
+		{"httpPost form", bcHead + bcTarget + "  hooks:\n    postBackup:\n      httpPost:\n        port: 8080\n        form:\n        - key: status\n          values: [done]\n",
+			`bc.yaml:22:9: spec.hooks.postBackup.httpPost.form: form bodies are not supported: send the body as it is in httpPost.body, with a Content-Type header (application/x-www-form-urlencoded for a form); the hook is skipped (--ignore-unsupported: warn and go on without it)`},
+		{"two actions", bcHead + bcTarget + "  hooks:\n    preBackup:\n      exec:\n        command: [sync]\n      httpGet:\n        port: 80\n",
+			`bc.yaml:19:5: spec.hooks.preBackup: give one action of exec, httpGet, httpPost and tcpSocket (2 are given)`},
+		{"scheme", bcHead + bcTarget + "  hooks:\n    preBackup:\n      httpGet:\n        port: 80\n        scheme: http\n",
+			`bc.yaml:22:9: spec.hooks.preBackup.httpGet.scheme: "http": want HTTP or HTTPS`},
+		{"KubeStash hooks", `apiVersion: core.kubestash.com/v1alpha1
+kind: BackupConfiguration
+metadata:
+  name: web
+spec:
+  target: {apiGroup: apps, kind: Deployment, name: web}
+  sessions:
+  - name: daily
+    hooks:
+      preBackup:
+      - name: flush
+        hookTemplate: {name: flush}
+    repositories:
+    - name: web-repo
+    addon:
+      name: workload-addon
+      tasks:
+      - name: logical-backup
+        params: {paths: /data}
+`, `ks.yaml:9:5: spec.sessions[0].hooks: KubeStash hooks refer to HookTemplate objects, which kubectl-stash does not read: write the hooks in a Stash manifest (spec.hooks: a preBackup/postBackup or preRestore/postRestore handler), or give the verb --pre-backup/--post-backup (--pre-restore/--post-restore); remove them here (--ignore-unsupported: warn and go on without it)`},
+		{"AppBinding target", batchHead + "  - task:\n      name: mysql-backup-8.0.14\n    target:\n      ref:\n        apiVersion: appcatalog.appscode.com/v1alpha1\n        kind: AppBinding\n        name: wordpress-mysql\n",
+			`bc.yaml:24:9: spec.members[1].target.ref.kind: an AppBinding is how Stash's database addons reach a database over the network; kubectl-stash dumps a database inside its own pod (the exec API): point target.ref at the database's StatefulSet or Deployment (apiVersion: apps/v1), and keep the task (--ignore-unsupported: warn and go on without it)`},
+		{"a member named twice", batchHead + "  - target:\n      ref:\n        apiVersion: apps/v1\n        kind: Deployment\n        name: web\n      paths: [/var/log]\n",
+			`bc.yaml:20:7: spec.members[1].target.ref: deployment/web is the target of members[0] too: give each target once (one member backs up all its paths)`},
+		{"executionOrder typo", batchHead + "  executionOrder: Sequentail\n",
+			`bc.yaml:19:3: spec.executionOrder: "Sequentail": want Parallel (the default: every member at once) or Sequential (one after another, in the members' order): did you mean "Sequential"?`},
+		{"batch hooks", batchHead + "  hooks:\n    preBackup:\n      exec:\n        command: [sync]\n",
+			`bc.yaml:19:3: spec.hooks: a BackupBatch's own hooks run once around the whole batch (Stash's global hooks), and kubectl-stash runs hooks around each host of each member, in the member's pods: put the hooks on the members (spec.members[].hooks) that need them (--ignore-unsupported: warn and go on without it)`},
+		{"members' runtime settings differ", batchHead + "    runtimeSettings:\n      container:\n        nice: {adjustment: 5}\n  - target:\n      ref: {apiVersion: apps/v1, kind: Deployment, name: api}\n      paths: [/data]\n",
+			`bc.yaml:22:5: spec.members[1].runtimeSettings: members[0] and members[1] have different runtime settings, and a batch's host pods run with one runtime: give them once, in spec.runtimeSettings (--ignore-unsupported: warn and go on without it)`},
+		{"database member with paths", batchHead + "  - task:\n      name: pg-backup-15\n    target:\n      ref: {apiVersion: apps/v1, kind: StatefulSet, name: pg}\n      paths: [/var/lib/postgresql]\n",
+			`bc.yaml:23:7: spec.members[1].target.paths: the target is a database (task pg-backup-15), dumped whole inside its pod: paths do not apply; remove them (back up files in another configuration)`},
+		{"database PVC", batchHead + "  - task:\n      name: pg-backup-15\n    target:\n      ref: {apiVersion: v1, kind: PersistentVolumeClaim, name: pg-data}\n",
+			`bc.yaml:22:29: spec.members[1].target.ref.kind: task pg-backup-15 dumps a database inside its pod, and a PersistentVolumeClaim has none: name the database's StatefulSet or Deployment`},
+		{"restore task in a backup", strings.Replace(bcHead, "spec:\n", "spec:\n  task:\n    name: pg-restore-15\n", 1) + "  repository:\n    name: s3\n  target:\n    ref: {apiVersion: apps/v1, kind: StatefulSet, name: pg}\n",
+			`bc.yaml:7:5: spec.task.name: task pg-restore-15 is a restore task, and a BackupConfiguration backs up: want pg-backup-15`},
+		{"dump annotation without a database", strings.Replace(bcHead, "  name: web-backup\n", "  name: web-backup\n  annotations:\n    kubectl-stash.io/dump-command: pg_dumpall\n", 1) + bcTarget,
+			`bc.yaml:6:5: metadata.annotations["kubectl-stash.io/dump-command"]: kubectl-stash.io/dump-command changes a database's dump, and the BackupConfiguration is not one (name the database's task: task.name: <database>-backup, one of postgres/pg/postgresql, mysql/mariadb, mongodb/mongo, redis)`},
+		{"unknown annotation", strings.Replace(bcHead, "  name: web-backup\n", "  name: web-backup\n  annotations:\n    kubectl-stash.io/dump-comand: pg_dumpall\n", 1) + bcTarget,
+			`bc.yaml:6:5: metadata.annotations["kubectl-stash.io/dump-comand"]: unknown annotation kubectl-stash.io/dump-comand: did you mean "kubectl-stash.io/dump-command"?`},
+		{"hook timeout without hooks", strings.Replace(bcHead, "  name: web-backup\n", "  name: web-backup\n  annotations:\n    kubectl-stash.io/hook-timeout: 1m\n", 1) + bcTarget,
+			`bc.yaml:6:5: metadata.annotations["kubectl-stash.io/hook-timeout"]: the BackupConfiguration has no hooks for this time limit to bound: add hooks, or remove the annotation`},
+		{"BackupSession of another kind", "apiVersion: stash.appscode.com/v1beta1\nkind: BackupSession\nmetadata: {name: x-1}\nspec:\n  invoker: {kind: BackupBach, name: x}\n",
+			`bc.yaml:5:13: spec.invoker.kind: "BackupBach": want BackupConfiguration or BackupBatch: did you mean "BackupBatch"?`},
+		{"restore of a database into a new StatefulSet", strings.Replace(rsHead, "spec:\n", "spec:\n  task:\n    name: postgres-restore\n", 1) + "    replicas: 1\n    volumeClaimTemplates:\n    - metadata:\n        name: data-web-${POD_ORDINAL}\n      spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n",
+			`rs.yaml:16:5: spec.target.volumeClaimTemplates: the target is a database (task postgres-restore), restored through its running pod: a StatefulSet about to be created has none; create the database first, then restore into it`},
 		{"retryConfig", bcHead + bcTarget + "  retryConfig:\n    maxRetry: 2\n    delay: 1m\n",
 			`bc.yaml:18:3: spec.retryConfig: retryConfig is not supported: a failed session is recorded as Failed and never re-run behind your back; the next schedule, or kubectl stash trigger, is the retry; remove retryConfig (--ignore-unsupported: warn and go on without it)`},
-		{"addon image", bcHead + "  task:\n    name: postgres-backup-11.1\n" + bcTarget,
-			`bc.yaml:7:5: spec.task.name: task postgres-backup-11.1 refers to an addon image kubectl-stash does not have: it backs up and restores the volumes of workloads and PVCs (tasks workload-backup, workload-restore, pvc-backup, pvc-restore, or none); the BackupConfiguration is skipped (--ignore-unsupported: warn and go on without it)`},
+		{"addon image", bcHead + "  task:\n    name: elasticsearch-backup-7.3.2\n" + bcTarget,
+			`bc.yaml:7:5: spec.task.name: task elasticsearch-backup-7.3.2 refers to an addon image kubectl-stash does not have: it backs up the volumes of workloads and PVCs (tasks workload-backup, pvc-backup, or none), and dumps databases inside their own pods (tasks <database>-backup[-<version>] of postgres/pg/postgresql, mysql/mariadb, mongodb/mongo, redis, or database-backup with the kubectl-stash.io/dump-command annotation); the BackupConfiguration is skipped (--ignore-unsupported: warn and go on without it)`},
 		{"interim volume", bcHead + bcTarget + "  interimVolumeTemplate:\n    metadata: {name: x}\n",
 			`bc.yaml:18:3: spec.interimVolumeTemplate: interimVolumeTemplate is not supported: kubectl-stash reads the volumes in place and streams them to the repository, it needs no interim volume; remove it (--ignore-unsupported: warn and go on without it)`},
 		{"unknown BackupStorage", `apiVersion: core.kubestash.com/v1alpha1
@@ -138,16 +216,16 @@ spec:
 // TestIgnoreUnsupported: --ignore-unsupported turns rejections into warnings and maps the
 // rest; a malformed field is still an error.
 func TestIgnoreUnsupported(t *testing.T) {
-	yaml := bcHead + bcTarget + "  hooks:\n    preBackup:\n      exec:\n        command: [sync]\n  retryConfig:\n    maxRetry: 2\n"
+	yaml := bcHead + bcTarget + "  hooks:\n    preBackup:\n      tcpSocket:\n        port: 5432\n  retryConfig:\n    maxRetry: 2\n"
 	set, err := Parse([]Source{{Name: "bc.yaml", Data: []byte(yaml)}}, Options{IgnoreUnsupported: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(set.Backups) != 1 || set.Backups[0].Config.Retention.KeepLast != 3 {
+	if len(set.Backups) != 1 || set.Backups[0].Config.Retention.KeepLast != 3 || set.Backups[0].Config.Hooks != nil {
 		t.Fatalf("backups: %+v", set.Backups)
 	}
 	want := []string{
-		"bc.yaml:18:3: spec.hooks: not applied: hooks are not supported yet: kubectl-stash runs no pre/post backup or restore actions; run the command yourself before kubectl stash trigger (or restore), or remove the hooks",
+		"bc.yaml:20:7: spec.hooks.preBackup.tcpSocket: not applied: tcpSocket hooks are not supported: opening a TCP connection does nothing to prepare or release an application; use exec (a command in the pod) or httpGet/httpPost",
 		"bc.yaml:22:3: spec.retryConfig: not applied: retryConfig is not supported: a failed session is recorded as Failed and never re-run behind your back; the next schedule, or kubectl stash trigger, is the retry; remove retryConfig",
 	}
 	if strings.Join(set.Warnings, "\n") != strings.Join(want, "\n") {

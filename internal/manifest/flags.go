@@ -251,6 +251,10 @@ func runAsFlags(sc corev1.SecurityContext) (uid, gid *int64, ok bool) {
 }
 
 func (f *flagRenderer) backup(cfg api.BackupConfig) {
+	if cfg.IsBatch() {
+		f.batch(cfg)
+		return
+	}
 	what := "backup " + cfg.Name
 	c := f.cmd("backup", cfg.Target.String())
 	c.flag("name", cfg.Name)
@@ -269,6 +273,20 @@ func (f *flagRenderer) backup(cfg api.BackupConfig) {
 	if cfg.Alias != "" {
 		c.flag("alias", cfg.Alias)
 	}
+	if cfg.Dump != nil {
+		f.dumpFlags(c, cfg.Dump)
+	}
+	f.hookFlags(c, what, cfg.Hooks, true)
+	f.configFlags(c, what, cfg)
+	if cfg.Session != "" {
+		c.add(fmt.Sprintf("# the KubeStash session %s of %s", cfg.Session, cfg.Name))
+	}
+	f.emit(c)
+}
+
+// configFlags writes what a configuration and a batch share: the schedule, the
+// retention, the history, the time limit and the runtime settings.
+func (f *flagRenderer) configFlags(c *command, what string, cfg api.BackupConfig) {
 	if cfg.Schedule != "" {
 		c.flag("schedule", cfg.Schedule)
 	}
@@ -294,10 +312,6 @@ func (f *flagRenderer) backup(cfg api.BackupConfig) {
 		c.flag("timeout", cfg.Timeout)
 	}
 	f.runtimeFlags(c, what, cfg.Runtime)
-	if cfg.Session != "" {
-		c.add(fmt.Sprintf("# the KubeStash session %s of %s", cfg.Session, cfg.Name))
-	}
-	f.emit(c)
 }
 
 func (f *flagRenderer) noComma(what, flag string, list []string) {
@@ -380,6 +394,10 @@ func (f *flagRenderer) restore(r Restore) {
 	if cfg.ScaleDown {
 		c.words = append(c.words, "--scale-down")
 	}
+	if cfg.Dump != nil {
+		f.dumpFlags(c, cfg.Dump)
+	}
+	f.hookFlags(c, what, cfg.Hooks, false)
 	if cfg.Timeout != "" {
 		c.flag("timeout", cfg.Timeout)
 	}

@@ -127,6 +127,7 @@ func list(s string) []string {
 
 func (p *parser) ksBackup(d *doc, bc *ksBackupConfiguration) {
 	s := &bc.Spec
+	checkAnnotations(d, bc.Metadata.Annotations, nil)
 	if s.Target == nil {
 		d.fail("spec.target", "missing: the workload or PVC to back up; add spec.target {apiGroup, kind, name}")
 		return
@@ -504,6 +505,7 @@ func (p *parser) ksRestore(d *doc, rs *ksRestoreSession) {
 	s := &rs.Spec
 	cfg := api.RestoreConfig{SchemaVersion: api.SchemaVersion, Name: d.name, Overwrite: "always", Rules: []api.RestoreRule{}}
 	checkName(d, d.name, 52, "host Jobs append the host name")
+	checkAnnotations(d, rs.Metadata.Annotations, ksRestoreAnnotationKeys)
 	if s.Target == nil {
 		d.fail("spec.target", "missing: the workload or PVC to restore into; add spec.target {apiGroup, kind, name}")
 		return
@@ -613,7 +615,7 @@ func (p *parser) ksTrigger(d *doc, bs *ksBackupSession) {
 	switch s.Invoker.Kind {
 	case "", "BackupConfiguration":
 	case "BackupBatch":
-		d.unsup("spec.invoker.kind", "BackupBatch is not supported yet (kubectl-stash has no batch sessions); the BackupSession is skipped")
+		d.unsup("spec.invoker.kind", "a KubeStash BackupBatch is not read by kubectl-stash (a Stash BackupBatch is: trigger it with a Stash BackupSession, or kubectl stash trigger NAME); the BackupSession is skipped")
 		return
 	default:
 		d.fail("spec.invoker.kind", "%q: want BackupConfiguration", s.Invoker.Kind)

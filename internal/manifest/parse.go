@@ -79,6 +79,8 @@ type Restore struct {
 type Trigger struct {
 	// Config is the backup configuration.
 	Config string `json:"config"`
+	// Batch says the manifest's invoker is a BackupBatch: the configuration is a batch.
+	Batch bool `json:"batch,omitempty"`
 	// Session is the KubeStash session named by a KubeStash BackupSession.
 	Session string `json:"session,omitempty"`
 	// Name is the session's name (metadata.name), when the manifest gives one.
@@ -305,14 +307,14 @@ func (p *parser) mapAll() {
 		switch obj := o.obj.(type) {
 		case *stashBackupConfiguration:
 			p.stashBackup(o.d, obj)
+		case *stashBackupBatch:
+			p.stashBatch(o.d, obj)
 		case *ksBackupConfiguration:
 			p.ksBackup(o.d, obj)
 		}
 	}
 	for _, o := range p.objects {
 		switch obj := o.obj.(type) {
-		case *stashBackupBatch:
-			p.stashBatch(o.d, obj)
 		case *stashRestoreSession:
 			p.stashRestore(o.d, obj)
 		case *stashBackupSession:

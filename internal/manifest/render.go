@@ -346,6 +346,9 @@ func (r *renderer) stash(set *Set) {
 			bs.Metadata.GenerateName = t.Config + "-"
 		}
 		bs.Spec.Invoker = &invokerRef{APIGroup: "stash.appscode.com", Kind: "BackupConfiguration", Name: t.Config}
+		if t.Batch {
+			bs.Spec.Invoker.Kind = "BackupBatch"
+		}
 		if t.Session != "" {
 			r.cannot("backupsession of %s: the KubeStash session %q has no Stash field", t.Config, t.Session)
 		}
@@ -382,21 +385,20 @@ func (r *renderer) stashRepository(repo Repository) {
 }
 
 func (r *renderer) stashBackup(c api.BackupConfig) {
-	bc := &stashBackupConfiguration{APIVersion: StashV1beta1, Kind: "BackupConfiguration", Metadata: r.meta(c.Name)}
-	s := &bc.Spec
-	tg := &stashBackupTarget{Alias: c.Alias, Ref: targetRef(c.Target), Paths: c.Paths, Exclude: c.Excludes, VolumeMounts: k8sVolumeMounts(c.VolumeMounts)}
-	if c.Target.Kind == "pvc" {
-		s.Task.Name = "pvc-backup"
-		tg.VolumeMounts = []corev1.VolumeMount{{Name: c.Target.Name, MountPath: c.MountPath}}
+	if c.IsBatch() {
+		r.stashBatch(c)
+		return
 	}
-	s.Target = tg
+	what := "backupconfiguration " + c.Name
+	bc := &stashBackupConfiguration{APIVersion: StashV1beta1, Kind: "BackupConfiguration", Metadata: r.meta(c.Name)}
+	bc.Metadata.Annotations = r.appAnnotations(what, nil, dumpsOf(c), hooksOf(c))
+	s := &bc.Spec
+	s.stashTemplateSpec = r.stashTemplate(what, memberOf(c))
 	s.RuntimeSettings = runtimeSettingsOf(c.Runtime)
 	s.TempDir = tempDirOf(c.Runtime)
 	s.Schedule = c.Schedule
 	s.Repository = stashObjectRef{Name: c.Repository}
-	rp := c.Retention
-	s.RetentionPolicy = stashRetentionPolicy{Name: c.Name, KeepLast: int64(rp.KeepLast), KeepHourly: int64(rp.KeepHourly), KeepDaily: int64(rp.KeepDaily),
-		KeepWeekly: int64(rp.KeepWeekly), KeepMonthly: int64(rp.KeepMonthly), KeepYearly: int64(rp.KeepYearly), KeepTags: rp.KeepTags, Prune: c.Prune}
+	s.RetentionPolicy = stashRetentionOf(c)
 	s.Paused = c.Paused
 	s.BackupHistoryLimit = int32p(c.HistoryLimit)
 	s.TimeOut = c.Timeout
@@ -405,12 +407,24 @@ func (r *renderer) stashBackup(c api.BackupConfig) {
 
 func (r *renderer) stashRestore(rs Restore) {
 	c := rs.Config
+	what := "restoresession " + c.Name
 	out := &stashRestoreSession{APIVersion: StashV1beta1, Kind: "RestoreSession", Metadata: r.meta(c.Name)}
-	out.Metadata.Annotations = restoreAnnotations(rs)
+	var dumps []*api.Dump
+	if c.Dump != nil {
+		dumps = append(dumps, c.Dump)
+	}
+	out.Metadata.Annotations = r.appAnnotations(what, restoreAnnotations(rs), dumps, []*api.Hooks{c.Hooks})
 	s := &out.Spec
-	if c.Target.Kind == "pvc" {
+	switch {
+	case c.Dump != nil:
+		s.Task.Name = presetTask(c.Dump, "restore")
+		if c.Target.Kind == "pvc" || c.Replicas > 0 || len(c.VolumeClaimTemplates)+len(c.VolumeMounts)+len(c.Includes)+len(c.Excludes) > 0 || c.Delete || c.ScaleDown {
+			r.cannot("%s: a Stash database task restores through the database's running pod: volumes, claims, replicas, include and exclude patterns, delete and scale-down have no place in it", what)
+		}
+	case c.Target.Kind == "pvc":
 		s.Task.Name = "pvc-restore"
 	}
+	s.Hooks = r.stashRestoreHooks(what, c.Hooks)
 	s.Repository = stashObjectRef{Name: c.Repository}
 	tg := &stashRestoreTarget{Alias: c.Alias, Ref: targetRef(c.Target), VolumeMounts: restoreMounts(rs), VolumeClaimTemplates: claimTemplatesOf(rs)}
 	if c.Replicas > 0 {
@@ -452,6 +466,10 @@ func (r *renderer) kubestash(set *Set) {
 		r.ksStorage(repo, restored[repo.Name] || !backedUp[repo.Name])
 	}
 	for _, b := range set.Backups {
+		if b.Config.IsBatch() {
+			r.cannot("backupbatch %s: KubeStash's BackupConfiguration has one target per session, and kubectl-stash does not write KubeStash's BackupBatch; write it with -o stash, or one configuration per member", b.Config.Name)
+			continue
+		}
 		r.ksBackup(b.Config, set.Repository(b.Config.Repository))
 	}
 	for _, rs := range set.Restores {
@@ -463,6 +481,9 @@ func (r *renderer) kubestash(set *Set) {
 			bs.Metadata.GenerateName = t.Config + "-"
 		}
 		bs.Spec.Invoker = &invokerRef{APIGroup: "core.kubestash.com", Kind: "BackupConfiguration", Name: t.Config}
+		if t.Batch {
+			r.cannot("backupsession of %s: it triggers a BackupBatch, which has no KubeStash form here", t.Config)
+		}
 		bs.Spec.Session = t.Session
 		r.add(bs)
 	}
@@ -602,6 +623,7 @@ func (r *renderer) commaList(what string, in []string) string {
 
 func (r *renderer) ksBackup(c api.BackupConfig, repo *Repository) {
 	bc := &ksBackupConfiguration{APIVersion: KubeStashCore, Kind: "BackupConfiguration", Metadata: r.meta(c.Name)}
+	r.ksCannotApp("backupconfiguration "+c.Name, c.Dump, c.Hooks)
 	bc.Spec.Target = ksTarget(c.Target)
 	bc.Spec.Paused = c.Paused
 	sessName := c.Session
@@ -679,6 +701,7 @@ func metav1DurationOf(s string) (*metav1.Duration, error) {
 func (r *renderer) ksRestore(rs Restore) {
 	c := rs.Config
 	out := &ksRestoreSession{APIVersion: KubeStashCore, Kind: "RestoreSession", Metadata: r.meta(c.Name)}
+	r.ksCannotApp("restoresession "+c.Name, c.Dump, c.Hooks)
 	out.Metadata.Annotations = restoreAnnotations(rs)
 	out.Spec.Target = ksTarget(c.Target)
 	out.Spec.DataSource = &ksDataSource{Repository: c.Repository, Snapshot: "latest"}

@@ -36,17 +36,6 @@ func driver(d *doc, drv string) bool {
 // their work itself.
 var stashTasks = map[string]bool{"workload-backup": true, "workload-restore": true, "pvc-backup": true, "pvc-restore": true}
 
-func stashTask(d *doc, t stashTaskRef) bool {
-	if t.Name != "" && !stashTasks[t.Name] {
-		d.unsup("spec.task.name", "task %s refers to an addon image kubectl-stash does not have: it backs up and restores the volumes of workloads and PVCs (tasks workload-backup, workload-restore, pvc-backup, pvc-restore, or none); the %s is skipped", t.Name, d.kind)
-		return false
-	}
-	if len(t.Params) > 0 {
-		d.unsup("spec.task.params", "task parameters are not read: the workload and PVC tasks take none; remove them")
-	}
-	return true
-}
-
 // stashRepositoryRef maps spec.repository: the repository Secret of that name (made from
 // a Stash Repository given with it, or made before with kubectl stash repo create).
 func stashRepositoryRef(d *doc, ref stashObjectRef) string {
@@ -65,12 +54,29 @@ func (p *parser) stashBackup(d *doc, bc *stashBackupConfiguration) {
 	s := &bc.Spec
 	cfg := api.BackupConfig{SchemaVersion: api.SchemaVersion, Name: d.name}
 	checkName(d, d.name, 40, "session and host Jobs append to it")
-	if !driver(d, s.Driver) || !stashTask(d, s.Task) {
+	ann := bc.Metadata.Annotations
+	checkAnnotations(d, ann, backupAnnotationKeys)
+	if !driver(d, s.Driver) {
 		return
 	}
-	if !p.backupTemplate(d, "spec", &s.stashTemplateSpec, &cfg) {
+	dump, ok := stashTask(d, "spec.task", s.Task, "backup", "the BackupConfiguration is skipped")
+	if !ok {
 		return
 	}
+	m, ok := p.backupTemplate(d, "spec", &s.stashTemplateSpec, dump)
+	if !ok {
+		return
+	}
+	cfg.Target, cfg.Alias, cfg.Paths, cfg.Excludes, cfg.MountPath, cfg.VolumeMounts = m.Target, m.Alias, m.Paths, m.Excludes, m.MountPath, m.VolumeMounts
+	cfg.Dump, cfg.Hooks = m.Dump, m.Hooks
+	runtime(d, "spec.runtimeSettings", s.RuntimeSettings, &cfg.Runtime)
+	tempDir(d, "spec.tempDir", s.TempDir, &cfg.Runtime)
+	var dumps []*api.Dump
+	if cfg.Dump != nil {
+		dumps = append(dumps, cfg.Dump)
+	}
+	applyDumpAnnotations(d, ann, dumps, fmt.Sprintf("the BackupConfiguration is not one (name the database's task: task.name: <database>-backup, one of %s)", taskDatabases()))
+	applyHookTimeout(d, ann, []*api.Hooks{cfg.Hooks}, preBackupOf(s.Hooks) != nil || postBackupOf(s.Hooks) != nil)
 	cfg.Repository = stashRepositoryRef(d, s.Repository)
 	cfg.Schedule = schedule(d, "spec.schedule", s.Schedule)
 	cfg.Retention = stashRetention(d, "spec.retentionPolicy", s.RetentionPolicy)
@@ -88,47 +94,78 @@ func (p *parser) stashBackup(d *doc, bc *stashBackupConfiguration) {
 	p.set.Backups = append(p.set.Backups, Backup{Config: cfg, Origin: origin(d)})
 }
 
-// backupTemplate maps BackupConfigurationTemplateSpec: the target, its paths, the
-// runtime settings and tempDir.
-func (p *parser) backupTemplate(d *doc, path string, s *stashTemplateSpec, cfg *api.BackupConfig) bool {
+// backupTemplate maps BackupConfigurationTemplateSpec but its runtime settings and
+// tempDir (which a batch's members share): the target, its paths or, for a database
+// (dump non-nil, from the task), its dump, and the hooks.
+func (p *parser) backupTemplate(d *doc, path string, s *stashTemplateSpec, dump *api.Dump) (api.Member, bool) {
 	tg := s.Target
 	if tg == nil {
 		d.fail(path+".target", "missing: the workload or PVC to back up; add target.ref (apiVersion, kind, name) and target.paths")
-		return false
+		return api.Member{}, false
 	}
 	t, ok := target(d, path+".target.ref", stashGroup(tg.Ref.APIVersion), tg.Ref.Kind, tg.Ref.Name, tg.Ref.Namespace)
 	if !ok {
-		return false
+		return api.Member{}, false
 	}
-	cfg.Target = t
-	cfg.Alias = alias(d, path+".target.alias", tg.Alias)
-	cfg.Paths = absPaths(d, path+".target.paths", tg.Paths, "the paths to back up")
-	cfg.Excludes = globs(d, path+".target.exclude", tg.Exclude)
+	m := api.Member{Target: t, Dump: dump}
+	m.Alias = alias(d, path+".target.alias", tg.Alias)
+	if tg.Replicas != nil {
+		d.unsup(path+".target.replicas", "the replicas of a backup target are for driver VolumeSnapshotter: kubectl-stash backs up every replica of a StatefulSet (host-0 .. host-N-1); remove it")
+	}
+	m.Hooks = stashHooks(d, path+".hooks", api.HookPreBackup, api.HookPostBackup, preBackupOf(s.Hooks), postBackupOf(s.Hooks))
+	if dump != nil {
+		// a database: dumped inside its own pod, as one stream
+		if t.Kind == "pvc" {
+			d.fail(path+".target.ref.kind", "task %s dumps a database inside its pod, and a PersistentVolumeClaim has none: name the database's StatefulSet or Deployment", s.Task.Name)
+			return m, false
+		}
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"paths", len(tg.Paths) > 0}, {"volumeMounts", len(tg.VolumeMounts) > 0}, {"exclude", len(tg.Exclude) > 0}} {
+			if f.set {
+				d.fail(path+".target."+f.name, "the target is a database (task %s), dumped whole inside its pod: %s do not apply; remove them (back up files in another configuration)", s.Task.Name, f.name)
+			}
+		}
+		return m, true
+	}
+	m.Paths = absPaths(d, path+".target.paths", tg.Paths, "the paths to back up")
+	m.Excludes = globs(d, path+".target.exclude", tg.Exclude)
 	mounts := volumeMounts(d, path+".target.volumeMounts", tg.VolumeMounts, false)
 	if t.Kind == "pvc" {
-		cfg.MountPath = "/data"
+		m.MountPath = "/data"
 		switch len(mounts) {
 		case 0:
 		case 1:
-			cfg.MountPath = mounts[0].MountPath
+			m.MountPath = mounts[0].MountPath
 		default:
 			d.fail(path+".target.volumeMounts", "a PersistentVolumeClaim is one volume: give one mount (where its paths lie)")
 		}
-		if len(cfg.Paths) == 0 && len(tg.Paths) == 0 {
-			cfg.Paths = []string{cfg.MountPath}
+		if len(m.Paths) == 0 && len(tg.Paths) == 0 {
+			m.Paths = []string{m.MountPath}
 		}
 	} else {
-		cfg.VolumeMounts = mounts
+		m.VolumeMounts = mounts
 	}
 	if len(tg.Paths) == 0 && t.Kind != "pvc" {
 		d.fail(path+".target.paths", "missing: the absolute paths to back up, as %s's containers mount them (one snapshot each)", t)
 	}
-	if tg.Replicas != nil {
-		d.unsup(path+".target.replicas", "the replicas of a backup target are for driver VolumeSnapshotter: kubectl-stash backs up every replica of a StatefulSet (host-0 .. host-N-1); remove it")
+	return m, true
+}
+
+// preBackupOf and postBackupOf are a BackupConfiguration's hook handlers, nil when none.
+func preBackupOf(h *stashBackupHooks) *proberHandler {
+	if h == nil {
+		return nil
 	}
-	runtime(d, path+".runtimeSettings", s.RuntimeSettings, &cfg.Runtime)
-	tempDir(d, path+".tempDir", s.TempDir, &cfg.Runtime)
-	return true
+	return h.PreBackup
+}
+
+func postBackupOf(h *stashBackupHooks) *postHook {
+	if h == nil {
+		return nil
+	}
+	return h.PostBackup
 }
 
 var aliasRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
@@ -161,24 +198,20 @@ func stashRetention(d *doc, path string, r stashRetentionPolicy) api.Retention {
 	return out
 }
 
-func (p *parser) stashBatch(d *doc, _ *stashBackupBatch) {
-	d.unsup("kind", "BackupBatch is not supported yet: its members would share one session, and kubectl-stash has no batch sessions; write one BackupConfiguration per member (they may share the repository and schedule); the BackupBatch is skipped")
-}
-
 func (p *parser) stashTrigger(d *doc, bs *stashBackupSession) {
 	s := bs.Spec
-	config := ""
+	config, batch := "", false
 	switch {
 	case s.Invoker != nil && s.BackupConfiguration != nil:
 		d.fail("spec.backupConfiguration", "spec.invoker and spec.backupConfiguration both name the configuration: keep spec.invoker")
 		return
 	case s.Invoker != nil:
-		if s.Invoker.Kind != "" && s.Invoker.Kind != "BackupConfiguration" {
-			if s.Invoker.Kind == "BackupBatch" {
-				d.unsup("spec.invoker.kind", "BackupBatch is not supported yet (kubectl-stash has no batch sessions); the BackupSession is skipped")
-			} else {
-				d.fail("spec.invoker.kind", "%q: want BackupConfiguration", s.Invoker.Kind)
-			}
+		switch s.Invoker.Kind {
+		case "", "BackupConfiguration":
+		case "BackupBatch":
+			batch = true
+		default:
+			d.fail("spec.invoker.kind", "%q: want BackupConfiguration or BackupBatch%s", s.Invoker.Kind, didYouMean(s.Invoker.Kind, []string{"BackupConfiguration", "BackupBatch"}))
 			return
 		}
 		if s.Invoker.APIGroup != "" && s.Invoker.APIGroup != "stash.appscode.com" {
@@ -189,13 +222,13 @@ func (p *parser) stashTrigger(d *doc, bs *stashBackupSession) {
 		config = s.BackupConfiguration.Name
 	}
 	if config == "" {
-		d.fail("spec.invoker", "missing: the BackupConfiguration to back up now; add spec.invoker {apiGroup: stash.appscode.com, kind: BackupConfiguration, name: NAME}")
+		d.fail("spec.invoker", "missing: the BackupConfiguration (or BackupBatch) to back up now; add spec.invoker {apiGroup: stash.appscode.com, kind: BackupConfiguration, name: NAME}")
 		return
 	}
 	if s.RetryLeft > 0 {
 		d.unsup("spec.retryLeft", "retries are not supported: a failed session is recorded as Failed, and the next schedule or trigger is the retry; remove retryLeft")
 	}
-	p.set.Triggers = append(p.set.Triggers, Trigger{Config: config, Name: d.name, Origin: origin(d)})
+	p.set.Triggers = append(p.set.Triggers, Trigger{Config: config, Batch: batch, Name: d.name, Origin: origin(d)})
 }
 
 // stashSnapshotID is the engine's id in a Stash snapshot name, <repository>-<id>.
@@ -207,9 +240,16 @@ func (p *parser) stashRestore(d *doc, rs *stashRestoreSession) {
 	s := &rs.Spec
 	cfg := api.RestoreConfig{SchemaVersion: api.SchemaVersion, Name: d.name, Overwrite: "always"}
 	checkName(d, d.name, 52, "host Jobs append the host name")
-	if !driver(d, s.Driver) || !stashTask(d, s.Task) {
+	ann := rs.Metadata.Annotations
+	checkAnnotations(d, ann, restoreAnnotationKeys)
+	if !driver(d, s.Driver) {
 		return
 	}
+	dump, ok := stashTask(d, "spec.task", s.Task, "restore", "the RestoreSession is skipped")
+	if !ok {
+		return
+	}
+	cfg.Dump = dump
 	cfg.Repository = stashRepositoryRef(d, s.Repository)
 	tg := s.Target
 	if tg == nil {
@@ -221,6 +261,9 @@ func (p *parser) stashRestore(d *doc, rs *stashRestoreSession) {
 		return
 	}
 	cfg.Target = t
+	if dump != nil && !dumpTargetChecks(d, s.Task.Name, t, tg) {
+		return
+	}
 	cfg.Alias = alias(d, "spec.target.alias", tg.Alias)
 	rules, rulesPath := tg.Rules, "spec.target.rules"
 	if len(s.Rules) > 0 {
@@ -264,7 +307,22 @@ func (p *parser) stashRestore(d *doc, rs *stashRestoreSession) {
 	runtime(d, "spec.runtimeSettings", s.RuntimeSettings, &cfg.Runtime)
 	tempDir(d, "spec.tempDir", s.TempDir, &cfg.Runtime)
 	cfg.Timeout = duration(d, "spec.timeOut", s.TimeOut)
-	p.restoreSource(d, rs.Metadata.Annotations, nil, &cfg, &r)
+	var preRestore *proberHandler
+	var postRestore *postHook
+	if s.Hooks != nil {
+		preRestore, postRestore = s.Hooks.PreRestore, s.Hooks.PostRestore
+	}
+	cfg.Hooks = stashHooks(d, "spec.hooks", api.HookPreRestore, api.HookPostRestore, preRestore, postRestore)
+	applyHookTimeout(d, ann, []*api.Hooks{cfg.Hooks}, preRestore != nil || postRestore != nil)
+	var dumps []*api.Dump
+	if cfg.Dump != nil {
+		dumps = append(dumps, cfg.Dump)
+	}
+	applyDumpAnnotations(d, ann, dumps, fmt.Sprintf("the RestoreSession does not restore one (name the database's task: task.name: <database>-restore, one of %s)", taskDatabases()))
+	p.restoreSource(d, ann, nil, &cfg, &r)
+	if cfg.Dump != nil {
+		dumpRestoreChecks(d, s.Task.Name, rulesPath, &cfg)
+	}
 	r.Config = cfg
 	p.set.Restores = append(p.set.Restores, r)
 }

@@ -4,6 +4,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // The Stash and KubeStash object shapes this package reads, written from their published
@@ -14,7 +15,10 @@ import (
 // unsupported holds the reason, and what to do instead, of each field a manifest may
 // carry that this project cannot honour.
 var unsupported = map[string]string{
-	"hooks":            "hooks are not supported yet: kubectl-stash runs no pre/post backup or restore actions; run the command yourself before kubectl stash trigger (or restore), or remove the hooks",
+	"ksHooks":          "KubeStash hooks refer to HookTemplate objects, which kubectl-stash does not read: write the hooks in a Stash manifest (spec.hooks: a preBackup/postBackup or preRestore/postRestore handler), or give the verb --pre-backup/--post-backup (--pre-restore/--post-restore); remove them here",
+	"batchHooks":       "a BackupBatch's own hooks run once around the whole batch (Stash's global hooks), and kubectl-stash runs hooks around each host of each member, in the member's pods: put the hooks on the members (spec.members[].hooks) that need them",
+	"tcpSocket":        "tcpSocket hooks are not supported: opening a TCP connection does nothing to prepare or release an application; use exec (a command in the pod) or httpGet/httpPost",
+	"httpForm":         "form bodies are not supported: send the body as it is in httpPost.body, with a Content-Type header (application/x-www-form-urlencoded for a form); the hook is skipped",
 	"retry":            "retryConfig is not supported: a failed session is recorded as Failed and never re-run behind your back; the next schedule, or kubectl stash trigger, is the retry; remove retryConfig",
 	"interim":          "interimVolumeTemplate is not supported: kubectl-stash reads the volumes in place and streams them to the repository, it needs no interim volume; remove it",
 	"snapshotClass":    "snapshotClassName is for driver VolumeSnapshotter, which kubectl-stash does not have (it backs up files, not CSI snapshots); remove it",
@@ -198,7 +202,46 @@ type stashTemplateSpec struct {
 	RuntimeSettings       runtimeSettings    `json:"runtimeSettings,omitempty,omitzero"`
 	TempDir               emptyDirSettings   `json:"tempDir,omitempty,omitzero"`
 	InterimVolumeTemplate any                `json:"interimVolumeTemplate,omitempty,omitzero" unsup:"interim"`
-	Hooks                 any                `json:"hooks,omitempty,omitzero" unsup:"hooks"`
+	Hooks                 *stashBackupHooks  `json:"hooks,omitempty,omitzero"`
+}
+
+// proberHandler is kmodules' prober Handler: the action of a Stash hook.
+type proberHandler struct {
+	Exec          *corev1.ExecAction      `json:"exec,omitempty,omitzero"`
+	HTTPGet       *corev1.HTTPGetAction   `json:"httpGet,omitempty,omitzero"`
+	HTTPPost      *httpPostAction         `json:"httpPost,omitempty,omitzero"`
+	TCPSocket     *corev1.TCPSocketAction `json:"tcpSocket,omitempty,omitzero" unsup:"tcpSocket"`
+	ContainerName string                  `json:"containerName,omitempty,omitzero"`
+}
+
+// httpPostAction is kmodules' prober HTTPPostAction.
+type httpPostAction struct {
+	Path        string              `json:"path,omitempty,omitzero"`
+	Port        intstr.IntOrString  `json:"port"`
+	Host        string              `json:"host,omitempty,omitzero"`
+	Scheme      corev1.URIScheme    `json:"scheme,omitempty,omitzero"`
+	HTTPHeaders []corev1.HTTPHeader `json:"httpHeaders,omitempty,omitzero"`
+	Body        string              `json:"body,omitempty,omitzero"`
+	Form        []struct {
+		Key    string   `json:"key,omitempty,omitzero"`
+		Values []string `json:"values,omitempty,omitzero"`
+	} `json:"form,omitempty,omitzero" unsup:"httpForm"`
+}
+
+// postHook is Stash's PostBackupHook and PostRestoreHook: a handler and when it runs.
+type postHook struct {
+	proberHandler   `json:",inline"`
+	ExecutionPolicy string `json:"executionPolicy,omitempty,omitzero"`
+}
+
+type stashBackupHooks struct {
+	PreBackup  *proberHandler `json:"preBackup,omitempty,omitzero"`
+	PostBackup *postHook      `json:"postBackup,omitempty,omitzero"`
+}
+
+type stashRestoreHooks struct {
+	PreRestore  *proberHandler `json:"preRestore,omitempty,omitzero"`
+	PostRestore *postHook      `json:"postRestore,omitempty,omitzero"`
 }
 
 type stashBackupConfiguration struct {
@@ -232,7 +275,7 @@ type stashBackupBatch struct {
 		RetentionPolicy    stashRetentionPolicy `json:"retentionPolicy"`
 		Paused             bool                 `json:"paused,omitempty,omitzero"`
 		BackupHistoryLimit *int32               `json:"backupHistoryLimit,omitempty,omitzero"`
-		Hooks              any                  `json:"hooks,omitempty,omitzero" unsup:"hooks"`
+		Hooks              any                  `json:"hooks,omitempty,omitzero" unsup:"batchHooks"`
 		ExecutionOrder     string               `json:"executionOrder,omitempty,omitzero"`
 		TimeOut            string               `json:"timeOut,omitempty,omitzero"`
 		RetryConfig        any                  `json:"retryConfig,omitempty,omitzero" unsup:"retry"`
@@ -250,7 +293,7 @@ type stashRestoreSession struct {
 		RuntimeSettings       runtimeSettings     `json:"runtimeSettings,omitempty,omitzero"`
 		TempDir               emptyDirSettings    `json:"tempDir,omitempty,omitzero"`
 		InterimVolumeTemplate any                 `json:"interimVolumeTemplate,omitempty,omitzero" unsup:"interim"`
-		Hooks                 any                 `json:"hooks,omitempty,omitzero" unsup:"hooks"`
+		Hooks                 *stashRestoreHooks  `json:"hooks,omitempty,omitzero"`
 		Driver                string              `json:"driver,omitempty,omitzero"`
 		Repository            stashObjectRef      `json:"repository,omitempty,omitzero"`
 		Rules                 []stashRule         `json:"rules,omitempty,omitzero"`
@@ -329,7 +372,7 @@ type ksSession struct {
 	Scheduler              *ksScheduler     `json:"scheduler,omitempty,omitzero"`
 	RetentionPolicy        *ksObjectRef     `json:"retentionPolicy,omitempty,omitzero"`
 	VerificationStrategies any              `json:"verificationStrategies,omitempty,omitzero" unsup:"verification"`
-	Hooks                  any              `json:"hooks,omitempty,omitzero" unsup:"hooks"`
+	Hooks                  any              `json:"hooks,omitempty,omitzero" unsup:"ksHooks"`
 	FailurePolicy          string           `json:"failurePolicy,omitempty,omitzero"`
 	RetryConfig            any              `json:"retryConfig,omitempty,omitzero" unsup:"retry"`
 	BackupTimeout          *metav1.Duration `json:"backupTimeout,omitempty,omitzero"`
@@ -395,7 +438,7 @@ type ksRestoreSession struct {
 		Target          *invokerRef      `json:"target,omitempty,omitzero"`
 		DataSource      *ksDataSource    `json:"dataSource,omitempty,omitzero"`
 		Addon           *ksAddon         `json:"addon,omitempty,omitzero"`
-		Hooks           any              `json:"hooks,omitempty,omitzero" unsup:"hooks"`
+		Hooks           any              `json:"hooks,omitempty,omitzero" unsup:"ksHooks"`
 		RestoreTimeout  *metav1.Duration `json:"restoreTimeout,omitempty,omitzero"`
 		Timeout         *metav1.Duration `json:"timeout,omitempty,omitzero"`
 		RuntimeSettings runtimeSettings  `json:"runtimeSettings,omitempty,omitzero"`

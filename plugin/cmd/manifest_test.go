@@ -78,8 +78,13 @@ func triggerCluster(t *testing.T, ns string) *fake.Clientset {
 		{Name: "deployment-backup", Target: api.Target{Kind: "deployment", Name: "shop"}},
 		{Name: "sts-backup", Target: api.Target{Kind: "statefulset", Name: "stash-demo"}},
 		{Name: "sample-backup-sts", Target: api.Target{Kind: "statefulset", Name: "sample-sts"}, Session: "demo-session"},
+		{Name: "wordpress-backup", Members: []api.Member{{Target: api.Target{Kind: "deployment", Name: "wordpress"}, Paths: []string{"/var/www/html"}},
+			{Target: api.Target{Kind: "statefulset", Name: "wordpress-db"}, Dump: &api.Dump{Preset: "postgres"}}}},
 	} {
-		c.SchemaVersion, c.Repository, c.Paths, c.Image = api.SchemaVersion, "s3", []string{"/source/data"}, "stash-job:test"
+		c.SchemaVersion, c.Repository, c.Image = api.SchemaVersion, "s3", "stash-job:test"
+		if !c.IsBatch() {
+			c.Paths = []string{"/source/data"}
+		}
 		o, err := jobs.Build(c, ns)
 		if err != nil {
 			t.Fatal(err)
@@ -240,6 +245,202 @@ spec:
 	}
 }
 
+const stashBatchBackup = `apiVersion: stash.appscode.com/v1beta1
+kind: BackupBatch
+metadata:
+  name: wordpress
+  namespace: shop
+  annotations:
+    kubectl-stash.io/dump-container: postgres
+    kubectl-stash.io/hook-timeout: 1m
+spec:
+  repository:
+    name: s3
+  schedule: "30 1 * * *"
+  executionOrder: Sequential
+  runtimeSettings:
+    container:
+      nice: {adjustment: 10}
+  members:
+  - target:
+      ref: {apiVersion: apps/v1, kind: Deployment, name: wordpress}
+      paths: [/var/www/html, /etc/wordpress]
+    tempDir: {sizeLimit: 1Gi}
+    hooks:
+      preBackup:
+        exec:
+          command: [/bin/sh, -c, sync]
+      postBackup:
+        httpPost: {host: alerts.ops, port: 8080, path: /backup-failed}
+        executionPolicy: OnFailure
+  - task:
+      name: pg-backup-15
+    target:
+      ref: {apiVersion: apps/v1, kind: StatefulSet, name: pg}
+    tempDir: {sizeLimit: 1Gi}
+    hooks:
+      preBackup:
+        exec:
+          command: [/bin/sh, -c, sync]
+      postBackup:
+        httpPost: {host: alerts.ops, port: 8080, path: /backup-failed}
+        executionPolicy: OnFailure
+  - target:
+      ref: {apiVersion: v1, kind: PersistentVolumeClaim, name: uploads}
+      paths: [/data]
+    tempDir: {sizeLimit: 1Gi}
+    hooks:
+      preBackup:
+        exec:
+          command: [/bin/sh, -c, sync]
+      postBackup:
+        httpPost: {host: alerts.ops, port: 8080, path: /backup-failed}
+        executionPolicy: OnFailure
+  retentionPolicy:
+    name: keep
+    keepLast: 3
+    keepDaily: 7
+    prune: true
+  backupHistoryLimit: 2
+  timeOut: 1h
+`
+
+// TestManifestSameAsFlags_Batch: a Stash BackupBatch (a database member, hooks, the dump
+// and hook annotations) makes the very objects backup --batch --member makes; the flag
+// form written as a Stash manifest (-o stash) and read back makes them too.
+func TestManifestSameAsFlags_Batch(t *testing.T) {
+	fromFile, stderr, err := runVerb(t, nil, stashBatchBackup, "backup", "-f", "-", "--dry-run=client", "-o", "yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	args := []string{"backup", "--batch", "wordpress", "-n", "shop", "--repo", "s3",
+		"--member", "deployment/wordpress:/var/www/html,/etc/wordpress", "--member", "statefulset/pg:dump=postgres", "--member", "pvc/uploads:/data",
+		"--pre-backup", "sync", "--post-backup-http", "POST http://alerts.ops:8080/backup-failed", "--post-backup-policy", "OnFailure",
+		"--hook-timeout", "1m", "--dump-container", "postgres", "--execution-order", "Sequential", "--schedule", "30 1 * * *",
+		"--nice", "10", "--cache-size", "1Gi", "--keep-last", "3", "--keep-daily", "7", "--prune", "--history-limit", "2", "--timeout", "1h",
+		"--dry-run=client"}
+	fromFlags, stderr, err := runVerb(t, nil, "", append(args, "-o", "yaml")...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if fromFile != fromFlags {
+		t.Errorf("backup -f of a BackupBatch and its flags differ:\n-f:\n%s\nflags:\n%s", fromFile, fromFlags)
+	}
+	for _, want := range []string{`"members":[`, `"dump":{"preset":"postgres","container":"postgres"}`, `"executionOrder":"Sequential"`, "pods/exec"} {
+		if !strings.Contains(fromFile, want) {
+			t.Errorf("the objects lack %s:\n%s", want, fromFile)
+		}
+	}
+	stash, stderr, err := runVerb(t, nil, "", append(args, "-o", "stash")...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	for _, want := range []string{"kind: BackupBatch", "name: postgres-backup", "executionPolicy: OnFailure", "kubectl-stash.io/hook-timeout: 1m0s"} {
+		if !strings.Contains(stash, want) {
+			t.Errorf("-o stash lacks %q:\n%s", want, stash)
+		}
+	}
+	again, stderr, err := runVerb(t, nil, stash, "backup", "-f", "-", "--dry-run=client", "-o", "yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if again != fromFlags {
+		t.Errorf("-o stash read back with -f makes other objects:\n%s\nwant:\n%s", again, fromFlags)
+	}
+	// the command line of the manifest is the flags above
+	script, stderr, err := runVerb(t, nil, stashBatchBackup, "convert", "-f", "-", "--to", "flags")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	for _, want := range []string{"--batch wordpress", "--member statefulset/pg:dump=postgres", "--member pvc/uploads:/data", "--pre-backup sync",
+		"--post-backup-http 'POST http://alerts.ops:8080/backup-failed'", "--post-backup-policy OnFailure", "--hook-timeout 1m0s", "--dump-container postgres"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("convert --to flags lacks %q:\n%s", want, script)
+		}
+	}
+	// KubeStash has no batch: said, not dropped
+	if _, _, err := runVerb(t, nil, "", append(args, "-o", "kubestash")...); err == nil || !strings.Contains(err.Error(), "backupbatch wordpress: KubeStash's BackupConfiguration has one target per session") {
+		t.Errorf("-o kubestash of a batch: %v", err)
+	}
+}
+
+// TestManifestFlagsScripts: a sample whose command line (the golden of convert --to
+// flags) is one backup or restore command makes, run, the very objects -f makes.
+func TestManifestFlagsScripts(t *testing.T) {
+	scripts, err := filepath.Glob(filepath.Join(samplesDir, "..", "golden", "*.flags.sh"))
+	if err != nil || len(scripts) == 0 {
+		t.Fatalf("no scripts: %v", err)
+	}
+	n := 0
+	for _, script := range scripts {
+		b, err := os.ReadFile(script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		words := shellWords(string(b))
+		if len(words) < 3 || words[0] != "kubectl" || words[1] != "stash" || (words[2] != "backup" && words[2] != "restore") || strings.Count(string(b), "kubectl stash") != 1 {
+			continue // refused, or more than one command (a repository, a file)
+		}
+		n++
+		sample := filepath.Join(samplesDir, strings.TrimSuffix(filepath.Base(script), ".flags.sh")+".yaml")
+		t.Run(filepath.Base(sample), func(t *testing.T) {
+			fromFile, stderr, err := runVerb(t, nil, "", words[2], "-f", sample, "--dry-run=client", "-o", "yaml")
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			fromFlags, stderr, err := runVerb(t, nil, "", append(words[2:], "--dry-run=client", "-o", "yaml")...)
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", strings.Join(words, " "), err, stderr)
+			}
+			if fromFile != fromFlags {
+				t.Errorf("-f %s and its command line differ:\n-f:\n%s\nflags:\n%s", sample, fromFile, fromFlags)
+			}
+		})
+	}
+	if n == 0 {
+		t.Fatal("no sample has a one-command script")
+	}
+}
+
+// shellWords splits a script the manifest package writes: words, single-quoted words (a
+// quote inside is written quote, backslash, quote, quote), and lines continued by a
+// backslash.
+func shellWords(s string) []string {
+	var words []string
+	var w strings.Builder
+	inWord, quoted := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quoted && c == '\'':
+			quoted = false
+		case quoted:
+			w.WriteByte(c)
+		case c == '\'':
+			quoted, inWord = true, true
+		case c == '\\' && i+1 < len(s) && s[i+1] == '\n':
+			i++
+		case c == '\\' && i+1 < len(s):
+			i++
+			w.WriteByte(s[i])
+			inWord = true
+		case c == ' ' || c == '\n' || c == '\t':
+			if inWord {
+				words = append(words, w.String())
+				w.Reset()
+				inWord = false
+			}
+		default:
+			w.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, w.String())
+	}
+	return words
+}
+
 // TestFlagsAsManifests: the flag forms print as Stash and KubeStash manifests, which -f
 // reads back into the same objects.
 func TestFlagsAsManifests(t *testing.T) {
@@ -392,6 +593,14 @@ func TestTriggerManifest(t *testing.T) {
 	out, stderr, err = runVerb(t, cs, "", "trigger", "-f", filepath.Join(samplesDir, "kubestash-backupsession.yaml"))
 	if err != nil || out != "backupsession sample-backup-sts-manual created\n" {
 		t.Fatalf("%v %q %s", err, out, stderr)
+	}
+	out, stderr, err = runVerb(t, cs, "", "trigger", "-f", filepath.Join(samplesDir, "stash-backupsession-batch.yaml"))
+	if err != nil || out != "backupsession wordpress-backup-manual1 created\n" {
+		t.Fatalf("a BackupSession of a BackupBatch: %v %q %s", err, out, stderr)
+	}
+	j, err = cs.BatchV1().Jobs("demo").Get(context.Background(), "wordpress-backup-manual1", metav1.GetOptions{})
+	if err != nil || j.Labels[api.LabelBackupConfiguration] != "wordpress-backup" {
+		t.Fatalf("job of the batch: %v %v", err, j)
 	}
 	bad := strings.Replace(string(seed), "name: deployment-backup-2do7af", "name: other-2do7af", 1)
 	if _, _, err := runVerb(t, cs, bad, "trigger", "-f", "-"); err == nil || !strings.Contains(err.Error(), "the session of configuration deployment-backup is a Job named deployment-backup-<suffix>") {
