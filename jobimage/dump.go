@@ -48,18 +48,7 @@ func (s *hostState) backupDump(ctx context.Context, r *repo.Repository, all []*r
 			done <- err
 		}()
 		var berr error
-		sn, berr = snapshot.BackupStream(dctx, r, d.FileName, pr, snapshot.BackupOptions{
-			Host:     spec.Hostname,
-			Session:  spec.Session,
-			Target:   &repo.Target{Kind: spec.Target.Kind, Name: spec.Target.Name},
-			Tags:     []string{configTag},
-			Parent:   parent,
-			NoParent: parent == nil,
-			Program:  "stash-job",
-			Progress: &annotationProgress{state: s, ctx: ctx, dir: path, now: s.run.Now},
-			Interval: ProgressInterval,
-			Now:      s.run.Now,
-		})
+		sn, berr = snapshot.BackupStream(dctx, r, d.FileName, pr, s.backupOptions(ctx, parent, configTag, path))
 		// the command cannot be left writing into a pipe nobody reads
 		pr.CloseWithError(errors.New("the backup stopped reading the dump"))
 		cancel()

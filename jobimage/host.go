@@ -207,19 +207,9 @@ func (s *hostState) backupAll(ctx context.Context) error {
 		var sn *repo.Snapshot
 		err := whenUnlocked(ctx, s.run.Log, "backup of "+dir, func() error {
 			var err error
-			sn, err = snapshot.Backup(ctx, r, []string{dir}, snapshot.BackupOptions{
-				Host:     spec.Hostname,
-				Session:  spec.Session,
-				Target:   &repo.Target{Kind: spec.Target.Kind, Name: spec.Target.Name},
-				Tags:     []string{configTag},
-				Parent:   parent,
-				NoParent: parent == nil,
-				Excludes: spec.Excludes,
-				Program:  "stash-job",
-				Progress: &annotationProgress{state: s, ctx: ctx, dir: dir, now: s.run.Now},
-				Interval: ProgressInterval,
-				Now:      s.run.Now,
-			})
+			opts := s.backupOptions(ctx, parent, configTag, dir)
+			opts.Excludes = spec.Excludes
+			sn, err = snapshot.Backup(ctx, r, []string{dir}, opts)
 			return err
 		})
 		if err != nil {
@@ -258,6 +248,24 @@ func (s *hostState) applyRetention(ctx context.Context, r *repo.Repository, path
 		fmt.Fprintf(s.run.Log, "host %s: retention policy: %s\n", spec.Hostname, s.status.Retention)
 	}
 	return nil
+}
+
+// backupOptions are what every snapshot of this host records: host, session, target and
+// configuration tag, its parent, and progress into the host's status under dir.
+func (s *hostState) backupOptions(ctx context.Context, parent *repo.Snapshot, configTag, dir string) snapshot.BackupOptions {
+	spec := s.run.Spec
+	return snapshot.BackupOptions{
+		Host:     spec.Hostname,
+		Session:  spec.Session,
+		Target:   &repo.Target{Kind: spec.Target.Kind, Name: spec.Target.Name},
+		Tags:     []string{configTag},
+		Parent:   parent,
+		NoParent: parent == nil,
+		Program:  "stash-job",
+		Progress: &annotationProgress{state: s, ctx: ctx, dir: dir, now: s.run.Now},
+		Interval: ProgressInterval,
+		Now:      s.run.Now,
+	}
 }
 
 // recordSnapshot adds a snapshot to the host's status (the seed's snapshots[]).

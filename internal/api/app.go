@@ -222,6 +222,22 @@ func (d Dump) Resolved() (Dump, error) {
 	return d, nil
 }
 
+// Override replaces the parts of d that o gives: its commands, container and file name.
+func (d *Dump) Override(o Dump) {
+	if o.DumpCommand != "" {
+		d.DumpCommand = o.DumpCommand
+	}
+	if o.RestoreCommand != "" {
+		d.RestoreCommand = o.RestoreCommand
+	}
+	if o.Container != "" {
+		d.Container = o.Container
+	}
+	if o.FileName != "" {
+		d.FileName = o.FileName
+	}
+}
+
 // Path is where the dump lies in its snapshot.
 func (d Dump) Path() string { return "/" + d.FileName }
 

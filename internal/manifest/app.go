@@ -208,18 +208,7 @@ func applyDumpAnnotations(d *doc, ann map[string]string, dumps []*api.Dump, none
 		return
 	}
 	for _, dp := range dumps {
-		if o.DumpCommand != "" {
-			dp.DumpCommand = o.DumpCommand
-		}
-		if o.RestoreCommand != "" {
-			dp.RestoreCommand = o.RestoreCommand
-		}
-		if o.Container != "" {
-			dp.Container = o.Container
-		}
-		if o.FileName != "" {
-			dp.FileName = o.FileName
-		}
+		dp.Override(o)
 	}
 }
 

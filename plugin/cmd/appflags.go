@@ -55,18 +55,7 @@ func (o *DumpFlags) dump(base *api.Dump) (*api.Dump, error) {
 		}
 		d.Preset = p.Name
 	}
-	if o.DumpCommand != "" {
-		d.DumpCommand = o.DumpCommand
-	}
-	if o.RestoreCommand != "" {
-		d.RestoreCommand = o.RestoreCommand
-	}
-	if o.DumpContainer != "" {
-		d.Container = o.DumpContainer
-	}
-	if o.DumpFile != "" {
-		d.FileName = o.DumpFile
-	}
+	d.Override(api.Dump{DumpCommand: o.DumpCommand, RestoreCommand: o.RestoreCommand, Container: o.DumpContainer, FileName: o.DumpFile})
 	if strings.ContainsAny(d.FileName, "/\x00") || d.FileName == "." || d.FileName == ".." {
 		return nil, fmt.Errorf("--dump-file %q: want a plain file name", d.FileName)
 	}

@@ -128,7 +128,9 @@ func TestBackupHookAndDumpFlags(t *testing.T) {
 			}),
 		},
 		PostBackup: []api.Hook{
-			with(base, func(h *api.Hook) { h.Exec, h.Policy = []string{"/bin/sh", "-c", "fsfreeze --unfreeze /data"}, api.PolicyOnFailure }),
+			with(base, func(h *api.Hook) {
+				h.Exec, h.Policy = []string{"/bin/sh", "-c", "fsfreeze --unfreeze /data"}, api.PolicyOnFailure
+			}),
 			with(base, func(h *api.Hook) {
 				h.HTTP, h.Policy = &api.HTTPHook{Method: "GET", Scheme: "https", Host: "alerts.ops", Port: 443, Path: "/hook"}, api.PolicyOnFailure
 			}),

@@ -128,30 +128,25 @@ type sessionStatus struct {
 				Kind string `json:"kind"`
 				Name string `json:"name"`
 			} `json:"ref"`
-			TotalHosts int    `json:"totalHosts"`
-			Phase      string `json:"phase"`
-			Error      string `json:"error"`
-			Stats      []struct {
-				Hostname  string `json:"hostname"`
-				Phase     string `json:"phase"`
-				Error     string `json:"error"`
-				Snapshots []struct {
-					Name      string `json:"name"`
-					Directory string `json:"directory"`
-				} `json:"snapshots"`
-			} `json:"stats"`
+			TotalHosts int         `json:"totalHosts"`
+			Phase      string      `json:"phase"`
+			Error      string      `json:"error"`
+			Stats      []hostStats `json:"stats"`
 		} `json:"targets"`
-		Stats []struct {
-			Hostname  string `json:"hostname"`
-			Phase     string `json:"phase"`
-			Error     string `json:"error"`
-			Snapshots []struct {
-				Name      string `json:"name"`
-				Directory string `json:"directory"`
-			} `json:"snapshots"`
-		} `json:"stats"`
+		Stats      []hostStats     `json:"stats"`
 		Conditions []api.Condition `json:"conditions"`
 	} `json:"status"`
+}
+
+// hostStats is one host's entry of status.stats.
+type hostStats struct {
+	Hostname  string `json:"hostname"`
+	Phase     string `json:"phase"`
+	Error     string `json:"error"`
+	Snapshots []struct {
+		Name      string `json:"name"`
+		Directory string `json:"directory"`
+	} `json:"snapshots"`
 }
 
 func readSession(t *testing.T, ns, name string) sessionStatus {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -214,23 +215,11 @@ func findParent(ctx context.Context, r *repo.Repository, host string, paths []st
 	}
 	for i := len(all) - 1; i >= 0; i-- {
 		sn := all[i]
-		if sn.Host == host && equalStrings(sn.Paths, paths) {
+		if sn.Host == host && slices.Equal(sn.Paths, paths) {
 			return sn, nil
 		}
 	}
 	return nil, nil
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 type archiver struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -155,7 +156,7 @@ func BackupStream(ctx context.Context, r *repo.Repository, name string, rd io.Re
 	switch {
 	case old == nil:
 		sn.Stats.NewFiles = 1
-	case old.Size == size && equalIDs(old.Content, content):
+	case old.Size == size && slices.Equal(old.Content, content):
 		sn.Stats.UnmodifiedFiles = 1
 	default:
 		sn.Stats.ModifiedFiles = 1
@@ -170,18 +171,6 @@ func BackupStream(ctx context.Context, r *repo.Repository, name string, rd io.Re
 	}
 	opts.Progress.Done(status(true))
 	return sn, nil
-}
-
-func equalIDs(a, b []crypto.ID) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // ctxReader stops reading once ctx is done.
