@@ -5,24 +5,51 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 )
 
-// startProfiles writes CPU and heap profiles when STASH_CPUPROFILE / STASH_MEMPROFILE name
-// files: how the benchmark's figures are explained (go tool pprof FILE).
+// startProfiles writes profiles when environment variables name files: how the
+// benchmark's figures are explained.
+//
+//	STASH_CPUPROFILE  CPU profile (go tool pprof -top FILE)
+//	STASH_MEMPROFILE  allocations and, at exit, live heap (go tool pprof -sample_index=alloc_space FILE)
+//	STASH_TRACE       execution trace (go tool trace FILE): where the CPUs idle, what blocks
 func startProfiles() (stop func()) {
-	var cpu *os.File
+	var cpu, tr *os.File
 	if p := os.Getenv("STASH_CPUPROFILE"); p != "" {
 		f, err := os.Create(p)
-		if err == nil && pprof.StartCPUProfile(f) == nil {
+		if err == nil {
+			if err = pprof.StartCPUProfile(f); err != nil {
+				f.Close()
+			}
+		}
+		if err == nil {
 			cpu = f
 		} else {
 			fmt.Fprintln(os.Stderr, "stash-job: cpu profile:", err)
+		}
+	}
+	if p := os.Getenv("STASH_TRACE"); p != "" {
+		f, err := os.Create(p)
+		if err == nil {
+			if err = trace.Start(f); err != nil {
+				f.Close()
+			}
+		}
+		if err == nil {
+			tr = f
+		} else {
+			fmt.Fprintln(os.Stderr, "stash-job: trace:", err)
 		}
 	}
 	return func() {
 		if cpu != nil {
 			pprof.StopCPUProfile()
 			cpu.Close()
+		}
+		if tr != nil {
+			trace.Stop()
+			tr.Close()
 		}
 		if p := os.Getenv("STASH_MEMPROFILE"); p != "" {
 			if f, err := os.Create(p); err == nil {
