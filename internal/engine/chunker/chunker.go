@@ -125,19 +125,28 @@ type Chunker struct {
 	maskS uint64 // log2(AvgSize)+2 bits below bit 63: used below norm
 	maskL uint64 // log2(AvgSize)-2 bits below bit 63: used from norm on
 
-	// buf[start:end] is read but not yet returned. It grows up to MaxSize, which is
-	// all the lookahead a cut decision needs.
-	buf        []byte
-	start, end int
-	// next is the length of the current chunk (from start) that the next scan tests
-	// first: everything shorter was tested without a cut on an earlier, short buffer.
+	// pend holds the bytes read past the last cut: the start of the next chunk. Reads go
+	// straight into the caller's buffer, so only this tail (at most one read) is ever
+	// copied, and the Chunker's own memory stays at one read whatever MaxSize is.
+	pend []byte
+	// next is the length of the current chunk that the next scan tests first: everything
+	// shorter was tested without a cut on an earlier, short buffer.
 	next int
 	eof  bool
 	err  error // sticky read error
+	// readSize is how much a read asks for once a chunk has reached MinSize.
+	readSize int
 }
 
-// initialBuf is the first buffer size: small files then never pay for a MaxSize
-// allocation, while large ones reach MaxSize after a few doublings.
+// maxReadSize is how much Next reads at a time once a chunk has reached MinSize (the
+// first read of a chunk asks for MinSize at once: no cut can come earlier), for
+// DefaultParams; smaller average sizes read AvgSize/8 at a time. Large enough that the
+// system calls cost nothing next to hashing, small enough that the tail read past a cut,
+// which is copied twice, is a small fraction of a chunk and stays in the cache.
+const maxReadSize = 128 << 10
+
+// initialBuf is the least Next allocates when buf is too small: small files then never
+// pay for a MaxSize allocation, while large ones reach MaxSize after a few doublings.
 const initialBuf = 64 << 10
 
 // New returns a Chunker reading r. The gear table for seed is derived once and reused
@@ -165,12 +174,15 @@ func newChunker(r io.Reader, p Params, t *Table) *Chunker {
 	// The masks select the high bits, which depend on the most bytes, but leave bit 63
 	// out so that scan can test them shifted left by one.
 	c := &Chunker{
-		t:     t,
-		p:     p,
-		norm:  p.MinSize + (p.AvgSize-p.MinSize)/2,
-		maskS: ^uint64(0) << (64 - (b + 2)) >> 1,
-		maskL: ^uint64(0) << (64 - (b - 2)) >> 1,
+		t:        t,
+		p:        p,
+		norm:     p.MinSize + (p.AvgSize-p.MinSize)/2,
+		maskS:    ^uint64(0) << (64 - (b + 2)) >> 1,
+		maskL:    ^uint64(0) << (64 - (b - 2)) >> 1,
+		readSize: min(maxReadSize, max(4<<10, p.AvgSize/8)),
 	}
+	// The tail past a cut is at most one read: this never grows.
+	c.pend = make([]byte, 0, c.readSize)
 	c.Reset(r)
 	return c
 }
@@ -178,37 +190,38 @@ func newChunker(r io.Reader, p Params, t *Table) *Chunker {
 // Reset makes c read r from the start, keeping its buffer, params and table.
 func (c *Chunker) Reset(r io.Reader) {
 	c.r = r
-	c.start, c.end = 0, 0
+	c.pend = c.pend[:0]
 	c.next = c.p.MinSize
 	c.eof = false
 	c.err = nil
 }
 
-// Next returns the next chunk. The chunk is copied into buf, which is reused when its
-// capacity suffices; it never aliases the Chunker's own buffer, so it stays valid until
-// the caller reuses buf (typically by passing it to the next call). After the last chunk
-// Next returns io.EOF; an empty stream has no chunks. A read error is returned as is
-// and again by every later call.
+// Next returns the next chunk. The chunk is read into buf, which is reused when its
+// capacity suffices (it grows up to MaxSize); it never aliases the Chunker's own
+// buffer, so it stays valid until the caller reuses buf (typically by passing it to the
+// next call). After the last chunk Next returns io.EOF; an empty stream has no chunks.
+// A read error is returned as is and again by every later call.
 func (c *Chunker) Next(buf []byte) ([]byte, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
+	data := append(buf[:0], c.pend...)
+	c.pend = c.pend[:0]
 	for {
-		data := c.buf[c.start:c.end]
 		n := c.cut(data)
 		if n == 0 && c.eof && len(data) > 0 {
 			n = len(data)
 		}
 		if n > 0 {
-			out := append(buf[:0], data[:n]...)
-			c.start += n
+			c.pend = append(c.pend, data[n:]...)
 			c.next = c.p.MinSize
-			return out, nil
+			return data[:n], nil
 		}
 		if c.eof {
 			return nil, io.EOF
 		}
-		if err := c.fill(); err != nil {
+		var err error
+		if data, err = c.read(data); err != nil {
 			c.err = err
 			return nil, err
 		}
@@ -290,48 +303,39 @@ func scan(t *Table, hp *uint64, data []byte, mask uint64) int {
 // maxEmptyReads matches bufio: a reader that keeps returning nothing is broken.
 const maxEmptyReads = 100
 
-// fill moves the unreturned bytes to the front of the buffer, grows it if it is full
-// and below MaxSize, and reads until it is full or the reader ends.
-func (c *Chunker) fill() error {
-	if c.start > 0 {
-		c.end = copy(c.buf, c.buf[c.start:c.end])
-		c.start = 0
-	}
-	if c.end == len(c.buf) {
-		size := min(max(2*len(c.buf), initialBuf), c.p.MaxSize)
-		if cap(c.buf) >= size {
-			c.buf = c.buf[:size]
-		} else {
-			nb := make([]byte, size)
-			copy(nb, c.buf[:c.end])
-			c.buf = nb
-		}
-	}
+// read appends the next read to data, which cut could not decide: up to the length the
+// next cut test needs (MinSize for a fresh chunk) or readSize, whichever is more, and
+// never past MaxSize. It grows data's buffer by doubling, so a reused buffer settles at
+// the largest chunk plus one read.
+func (c *Chunker) read(data []byte) ([]byte, error) {
 	if c.r == nil {
-		return errors.New("chunker: no reader; call Reset")
+		return data, errors.New("chunker: no reader; call Reset")
 	}
-	empty := 0
-	for c.end < len(c.buf) {
-		free := len(c.buf) - c.end
-		n, err := c.r.Read(c.buf[c.end:])
-		if n < 0 || n > free {
-			return fmt.Errorf("chunker: reader returned %d bytes for a %d byte buffer", n, free)
+	want := min(max(c.next-len(data), c.readSize), c.p.MaxSize-len(data))
+	if cap(data)-len(data) < want {
+		nb := make([]byte, len(data), min(max(2*cap(data), len(data)+want, initialBuf), c.p.MaxSize))
+		copy(nb, data)
+		data = nb
+	}
+	for empty := 0; ; {
+		free := data[len(data) : len(data)+want]
+		n, err := c.r.Read(free)
+		if n < 0 || n > len(free) {
+			return data, fmt.Errorf("chunker: reader returned %d bytes for a %d byte buffer", n, len(free))
 		}
-		c.end += n
+		data = data[:len(data)+n]
 		if err == io.EOF {
 			c.eof = true
-			return nil
+			return data, nil
 		}
 		if err != nil {
-			return err
+			return data, err
 		}
-		if n == 0 {
-			if empty++; empty >= maxEmptyReads {
-				return io.ErrNoProgress
-			}
-			continue
+		if n > 0 {
+			return data, nil
 		}
-		empty = 0
+		if empty++; empty >= maxEmptyReads {
+			return data, io.ErrNoProgress
+		}
 	}
-	return nil
 }

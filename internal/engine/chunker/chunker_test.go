@@ -572,3 +572,41 @@ func (m cpuMeter) report(b *testing.B, bytes int64) {
 	}
 	b.ReportMetric(float64(bytes)*float64(b.N)/1e6/(end-m.start), "MB/cpu-s")
 }
+
+// TestNextMemory: reads go into the caller's buffer, so the Chunker itself holds at most
+// one read, and a reused buffer settles at the largest chunk (plus a read), never past
+// MaxSize.
+func TestNextMemory(t *testing.T) {
+	for _, p := range []Params{DefaultParams, {MinSize: 1 << 10, AvgSize: 4 << 10, MaxSize: 16 << 10}} {
+		t.Run(fmt.Sprintf("avg %d", p.AvgSize), func(t *testing.T) {
+			data := slices.Concat(testutil.RandomBytes(6*p.MaxSize, 91), make([]byte, 3*p.MaxSize), testutil.LogText(6*p.MaxSize, 92))
+			c := mustNew(t, bytes.NewReader(data), p, testSeed)
+			var buf, got []byte
+			largest := 0
+			for {
+				chunk, err := c.Next(buf)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, chunk...)
+				largest = max(largest, len(chunk))
+				buf = chunk
+				if cap(c.pend) > c.readSize {
+					t.Fatalf("the Chunker holds %d bytes, more than one read (%d)", cap(c.pend), c.readSize)
+				}
+				if cap(buf) > p.MaxSize {
+					t.Fatalf("buffer of %d bytes, above MaxSize %d", cap(buf), p.MaxSize)
+				}
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatal("chunks do not add up to the input")
+			}
+			if largest != p.MaxSize {
+				t.Fatalf("largest chunk %d, want MaxSize %d (the zeros)", largest, p.MaxSize)
+			}
+		})
+	}
+}
