@@ -39,6 +39,12 @@
 // temporary file, syncs it, and links it to its name, which fails atomically if the
 // name exists, across processes too.
 //
+// A file:// Store can also spool (Store.Spool): an object is written piece by piece
+// into its temporary file before its name is known, then committed (synced and
+// linked, create-only) under a name. A repository writes its data packs so, named
+// by the hash of their bytes, without holding them in memory. The other buckets take
+// whole objects; Spool says errors.ErrUnsupported there.
+//
 // # Local directories
 //
 // fileblob keeps each object in a file named after its key, so one key cannot also

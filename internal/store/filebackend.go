@@ -3,17 +3,12 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
-
-	"gocloud.dev/gcerrors"
 )
 
 // fileBackend writes objects of a file:// bucket itself and leaves reading, listing and
@@ -39,16 +34,7 @@ func (fb fileBackend) Upload(ctx context.Context, key string, data []byte, creat
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	path := filepath.Join(fb.dir, filepath.FromSlash(fb.prefix+key))
-	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
-		return err
-	}
-	tmpDir := filepath.Join(fb.dir, fileTempDir)
-	if err := os.MkdirAll(tmpDir, 0o777); err != nil {
-		return err
-	}
-	tmp := filepath.Join(tmpDir, strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(tempSeq.Add(1), 10)+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	f, tmp, err := fb.createTemp()
 	if err != nil {
 		return err
 	}
@@ -63,16 +49,14 @@ func (fb fileBackend) Upload(ctx context.Context, key string, data []byte, creat
 	if werr != nil {
 		return werr
 	}
-	if !createOnly {
-		return os.Rename(tmp, path)
+	if createOnly {
+		return fb.link(tmp, key)
 	}
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s already exists: %w", key, gcerrors.ErrAlreadyExists)
-		}
+	path := filepath.Join(fb.dir, filepath.FromSlash(fb.prefix+key))
+	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
 		return err
 	}
-	return nil
+	return os.Rename(tmp, path)
 }
 
 // ListPage lists the bucket directory itself rather than through fileblob: fileblob

@@ -77,6 +77,7 @@ var tests = []struct {
 	{"delete", testDelete},
 	{"cancelled context", testCancelled},
 	{"check", testCheck},
+	{"spool", testSpool},
 }
 
 // Data returns n deterministic pseudo-random bytes for seed.
@@ -522,5 +523,72 @@ func testPrefixes(t *testing.T, open func(t *testing.T, prefix string) *store.St
 	// A create-only write in one prefix does not see the other's key.
 	if err := a.PutIfAbsent(t.Context(), "only-ab", []byte("now in a")); err != nil {
 		t.Errorf("a.PutIfAbsent(only-ab): %v", err)
+	}
+}
+
+// testSpool: an object written piece by piece is stored whole under the key its Commit
+// names, create-only, and nothing of an aborted or failed one is listed. Buckets that
+// cannot spool must say so with errors.ErrUnsupported.
+func testSpool(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	sp, err := s.Spool(ctx)
+	if !s.CanSpool() {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Fatalf("Spool on a store that cannot spool = %v, want ErrUnsupported", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("Spool: %v", err)
+	}
+	data := Data(7, 3<<20+17)
+	for rest := data; len(rest) > 0; {
+		n := min(len(rest), 1<<20-3)
+		if _, err := sp.Write(rest[:n]); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		rest = rest[n:]
+	}
+	if sp.Len() != int64(len(data)) {
+		t.Fatalf("Len = %d, want %d", sp.Len(), len(data))
+	}
+	if err := sp.Commit(ctx, "data/ab/spooled"); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	wantBytes(t, "the spooled object", MustGet(t, s, "data/ab/spooled"), data)
+
+	// Commit is create-only: the key is taken, and keeps the first object.
+	sp2, err := s.Spool(ctx)
+	if err != nil {
+		t.Fatalf("Spool: %v", err)
+	}
+	if _, err := sp2.Write([]byte("other")); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if err := sp2.Commit(ctx, "data/ab/spooled"); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("Commit to a taken key = %v, want ErrExists", err)
+	}
+	wantBytes(t, "after the lost commit", MustGet(t, s, "data/ab/spooled"), data)
+
+	// An aborted spool, and one committed with a cancelled context, leave nothing.
+	sp3, err := s.Spool(ctx)
+	if err != nil {
+		t.Fatalf("Spool: %v", err)
+	}
+	if _, err := sp3.Write([]byte("discarded")); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	sp3.Abort()
+	sp4, err := s.Spool(ctx)
+	if err != nil {
+		t.Fatalf("Spool: %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := sp4.Commit(cctx, "data/cd/cancelled"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Commit with a cancelled context = %v, want context.Canceled", err)
+	}
+	if keys := Keys(t, s, ""); !slices.Equal(keys, []string{"data/ab/spooled"}) {
+		t.Fatalf("keys after the spools = %q, want only data/ab/spooled", keys)
 	}
 }
