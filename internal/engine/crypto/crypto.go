@@ -64,6 +64,9 @@ func Hash(data []byte) ID { return sha256.Sum256(data) }
 // Overhead is what Seal adds to a plaintext: nonce and tag.
 const Overhead = nonceSize + tagSize
 
+// NonceSize is the length of the nonce at the start of a sealed value.
+const NonceSize = nonceSize
+
 const (
 	nonceSize = 12
 	tagSize   = 16
@@ -121,6 +124,31 @@ func (k *Key) BlobID(data []byte) ID {
 // Seal appends nonce ‖ ciphertext ‖ tag of plain, bound to ad, to dst.
 func (k *Key) Seal(dst, plain, ad []byte) []byte {
 	return Seal(k.aead, dst, plain, ad)
+}
+
+// SealInPlace seals the n bytes at buf[NonceSize:] where they are: it writes the nonce
+// before them and the tag after them, so buf needs a capacity of at least n+Overhead.
+// It returns buf[:n+Overhead], which holds what Seal would have appended.
+func (k *Key) SealInPlace(buf []byte, n int, ad []byte) []byte {
+	buf = buf[:nonceSize+n]
+	_, _ = rand.Read(buf[:nonceSize])
+	// Seal appends to its first argument; the plaintext's own storage is the
+	// destination, which cipher.AEAD allows for an exact overlap.
+	return k.aead.Seal(buf[:nonceSize], buf[:nonceSize], buf[nonceSize:], ad)
+}
+
+// OpenInPlace authenticates and decrypts sealed (as written by Seal with the same ad)
+// where it is, overwriting it: the plaintext is returned as a slice of sealed.
+func (k *Key) OpenInPlace(sealed, ad []byte) ([]byte, error) {
+	if len(sealed) < Overhead {
+		return nil, fmt.Errorf("%w: %d bytes is too short", ErrUnauthenticated, len(sealed))
+	}
+	ct := sealed[nonceSize:]
+	out, err := k.aead.Open(ct[:0], sealed[:nonceSize], ct, ad)
+	if err != nil {
+		return nil, ErrUnauthenticated
+	}
+	return out, nil
 }
 
 // Open authenticates and decrypts sealed (as written by Seal with the same ad), appending

@@ -149,3 +149,35 @@ func BenchmarkSeal(b *testing.B) {
 		k.Seal(dst[:0], data, []byte("ad"))
 	}
 }
+
+// TestSealOpenInPlace: sealing and opening where the bytes are give what Seal and Open
+// give, and the in-place forms read each other's output.
+func TestSealOpenInPlace(t *testing.T) {
+	k, err := NewRandomKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1, 100, 70000} {
+		plain := bytes.Repeat([]byte{byte(n), 7, 9}, n/3+1)[:n]
+		buf := make([]byte, NonceSize+n, n+Overhead)
+		copy(buf[NonceSize:], plain)
+		sealed := k.SealInPlace(buf, n, []byte("ad"))
+		if len(sealed) != n+Overhead || &sealed[0] != &buf[0] {
+			t.Fatalf("n=%d: SealInPlace returned %d bytes elsewhere, want %d in place", n, len(sealed), n+Overhead)
+		}
+		got, err := k.Open(nil, sealed, []byte("ad"))
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("n=%d: Open of SealInPlace = %v", n, err)
+		}
+		got, err = k.OpenInPlace(k.Seal(nil, plain, []byte("ad")), []byte("ad"))
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("n=%d: OpenInPlace of Seal = %v", n, err)
+		}
+		if _, err := k.OpenInPlace(flip(k.Seal(nil, plain, []byte("ad")), NonceSize), []byte("ad")); !errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("n=%d: OpenInPlace of a damaged value = %v, want ErrUnauthenticated", n, err)
+		}
+	}
+	if _, err := k.OpenInPlace(make([]byte, Overhead-1), nil); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("OpenInPlace of a short value = %v, want ErrUnauthenticated", err)
+	}
+}

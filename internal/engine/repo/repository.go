@@ -2,9 +2,13 @@ package repo
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -16,8 +20,9 @@ import (
 // Options tune a repository handle; the zero value gives the defaults.
 type Options struct {
 	// Uploads is how many packs upload at once (default 2): enough to keep a local disk or
-	// a nearby object store busy while the CPUs chunk and compress, and each pack in flight
-	// costs PackSize of memory.
+	// a nearby object store busy while the CPUs chunk and compress. Each pack in flight
+	// costs PackSize of memory, and one more fills meanwhile, except in a file://
+	// repository, which writes its data packs into place as they fill (store.Spool).
 	Uploads int
 	// IndexEvery is how many packs an index file lists at most before it is written
 	// (default 64): a killed backup leaves at most this many packs unindexed.
@@ -60,8 +65,16 @@ type Repository struct {
 	compressor     *compress.Compressor
 	metaCompressor *compress.Compressor // trees, index files: always zstd, they compress well
 
-	packMu  [2]sync.Mutex
-	packers [2]*packer
+	// slots are the open packs of each type: one tree pack, and one data pack, or one
+	// per CPU (at most maxSpoolSlots) when data packs are spooled, so several workers
+	// seal, hash and write at once.
+	slots [2][]*packSlot
+	// spool: data packs are written to the store as they fill (a file:// repository),
+	// not kept in memory.
+	spool bool
+	// packBufs bounds the memory of data packs when they are not spooled: a free list of
+	// at most Uploads+1 buffers (one filling, the others uploading).
+	packBufs packBufPool
 
 	uploadCh   chan *packer
 	uploadWG   sync.WaitGroup
@@ -97,6 +110,18 @@ func newRepository(b Backend, key *crypto.Key, cfg Config, opts Options) (*Repos
 		cfg.PackSize = DefaultPackSize
 	}
 	r := &Repository{be: b, key: key, cfg: cfg, opts: opts, idx: newIndex(), compressor: c, metaCompressor: mc}
+	if sp, ok := b.(spoolBackend); ok && sp.CanSpool() {
+		r.spool = true
+	}
+	nData := 1
+	if r.spool {
+		nData = min(runtime.GOMAXPROCS(0), maxSpoolSlots)
+	}
+	r.slots[TreeBlob] = []*packSlot{{}}
+	for range nData {
+		r.slots[DataBlob] = append(r.slots[DataBlob], &packSlot{})
+	}
+	r.packBufs.init(opts.Uploads+1, cfg.PackSize+cfg.PackSize/8)
 	if opts.CacheDir != "" {
 		r.cache, r.cacheErr = openCache(opts.CacheDir, cfg.ID, opts.CacheSize)
 	}
@@ -130,11 +155,32 @@ func (r *Repository) Lookup(id crypto.ID) (Entry, bool) { return r.idx.lookup(id
 // IndexCounts returns how many packs and blobs the index knows.
 func (r *Repository) IndexCounts() (packs, blobs int) { return r.idx.count() }
 
-// packer accumulates sealed blobs of one type.
+// packer accumulates sealed blobs of one type: in memory (buf), or written to the store
+// as they come (spool, with the running hash of the pack's bytes).
 type packer struct {
 	typ     BlobType
 	buf     []byte
+	spool   *store.Spool
+	hash    hash.Hash
+	size    int // bytes of blobs so far
 	entries []indexBlob
+}
+
+// packSlot holds one open pack; its mutex orders the blobs written into it.
+type packSlot struct {
+	mu sync.Mutex
+	p  *packer
+}
+
+// maxSpoolSlots bounds the data packs open at once when packs are spooled: each is a
+// temporary file, and at the end of a backup each is a pack smaller than PackSize.
+const maxSpoolSlots = 4
+
+// spoolBackend is a Backend that can write an object before its name is known
+// (*store.Store over a file:// bucket, see store.Spool).
+type spoolBackend interface {
+	CanSpool() bool
+	Spool(ctx context.Context) (*store.Spool, error)
 }
 
 // headerEntrySize is type ‖ codec ‖ length ‖ raw ‖ id.
@@ -167,43 +213,122 @@ func (r *Repository) SaveBlobWithID(ctx context.Context, t BlobType, id crypto.I
 	if t == TreeBlob {
 		comp = r.metaCompressor
 	}
-	buf := getBuf(len(plain) + crypto.Overhead + 64)
-	out, codec := comp.Compress(buf[:0], plain)
+	// One buffer takes the compressed blob after room for the nonce, so that a spooled
+	// blob is sealed where it is, with no second buffer.
+	buf := getBuf(crypto.Overhead + len(plain) + 64)
+	out, codec := comp.Compress(buf[crypto.NonceSize:crypto.NonceSize], plain)
 	if codec == compress.None {
 		out = plain
 	}
-	err := r.addToPack(ctx, t, indexBlob{ID: id, Raw: uint32(len(plain)), Codec: codec}, out)
+	e := indexBlob{ID: id, Raw: uint32(len(plain)), Codec: codec}
+	ad := blobAD(t, codec, id)
+	var err error
+	if r.spool && t == DataBlob {
+		var sealed []byte
+		if codec != compress.None && len(out) > 0 && cap(buf) >= crypto.Overhead+len(out) && &out[0] == &buf[crypto.NonceSize : crypto.NonceSize+1][0] {
+			sealed = r.key.SealInPlace(buf, len(out), ad)
+		} else {
+			sealed = r.key.Seal(buf[:0], out, ad) // raw: plain is the caller's
+		}
+		err = r.addToPack(ctx, t, e, sealed, nil)
+	} else {
+		err = r.addToPack(ctx, t, e, nil, func(dst []byte) []byte { return r.key.Seal(dst, out, ad) })
+	}
 	putBuf(buf)
 	return true, err
 }
 
-// addToPack seals a (compressed) blob straight into the open pack of its type: no
-// intermediate copy, so memory stays at the packs themselves.
-func (r *Repository) addToPack(ctx context.Context, t BlobType, e indexBlob, compressed []byte) error {
-	r.packMu[t].Lock()
-	p := r.packers[t]
-	if p == nil {
-		p = &packer{typ: t}
-		if t == DataBlob {
-			p.buf = r.getPackBuf()
-		} else {
-			p.buf = make([]byte, 0, 256<<10) // tree packs are mostly small: let them grow
-		}
-		r.packers[t] = p
+// slot locks and returns an open pack slot of type t: a free one if there is one, so
+// workers spooling into different packs do not wait for each other.
+func (r *Repository) slot(t BlobType) *packSlot {
+	slots := r.slots[t]
+	if len(slots) == 1 {
+		slots[0].mu.Lock()
+		return slots[0]
 	}
-	e.Offset = uint32(len(p.buf))
-	p.buf = r.key.Seal(p.buf, compressed, blobAD(t, e.Codec, e.ID))
-	e.Length = uint32(len(p.buf)) - e.Offset
+	for _, s := range slots {
+		if s.mu.TryLock() {
+			return s
+		}
+	}
+	s := slots[rand.IntN(len(slots))]
+	s.mu.Lock()
+	return s
+}
+
+// addToPack adds a blob to an open pack of type t: either sealed already (a spooled
+// pack, written to the store now), or sealed by seal straight into the pack's buffer,
+// with no intermediate copy.
+func (r *Repository) addToPack(ctx context.Context, t BlobType, e indexBlob, sealed []byte, seal func(dst []byte) []byte) error {
+	s := r.slot(t)
+	p := s.p
+	if p == nil {
+		var err error
+		if p, err = r.newPacker(ctx, t); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		s.p = p
+	}
+	e.Offset = uint32(p.size)
+	if p.spool != nil {
+		if _, err := p.spool.Write(sealed); err != nil {
+			s.p = nil
+			s.mu.Unlock()
+			r.release(p)
+			return fmt.Errorf("write pack: %w", err)
+		}
+		p.hash.Write(sealed)
+		p.size += len(sealed)
+	} else {
+		p.buf = seal(p.buf)
+		p.size = len(p.buf)
+	}
+	e.Length = uint32(p.size) - e.Offset
 	p.entries = append(p.entries, e)
 	var full *packer
-	if len(p.buf) >= r.cfg.PackSize {
-		full, r.packers[t] = p, nil
+	if p.size >= r.cfg.PackSize {
+		full, s.p = p, nil
 	}
-	r.packMu[t].Unlock()
+	s.mu.Unlock()
 	if full != nil {
 		return r.upload(ctx, full)
 	}
 	return nil
+}
+
+// newPacker opens a pack of type t: a spool, or a buffer (for data packs, from the
+// bounded free list: this waits while Uploads+1 packs are in memory).
+func (r *Repository) newPacker(ctx context.Context, t BlobType) (*packer, error) {
+	p := &packer{typ: t}
+	switch {
+	case t == TreeBlob:
+		p.buf = make([]byte, 0, 256<<10) // tree packs are mostly small: let them grow
+	case r.spool:
+		sp, err := r.be.(spoolBackend).Spool(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("write pack: %w", err)
+		}
+		p.spool, p.hash = sp, sha256.New()
+	default:
+		b, err := r.packBufs.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p.buf = b
+	}
+	return p, nil
+}
+
+// release gives back what an unfinished pack holds: its buffer or its spool.
+func (r *Repository) release(p *packer) {
+	if p.spool != nil {
+		p.spool.Abort()
+		p.spool = nil
+	} else if p.typ == DataBlob && p.buf != nil {
+		r.packBufs.put(p.buf)
+		p.buf = nil
+	}
 }
 
 // upload hands a finished pack to the upload workers (blocking while they are all busy,
@@ -220,6 +345,7 @@ func (r *Repository) upload(ctx context.Context, p *packer) error {
 	case r.uploadCh <- p:
 		return nil
 	case <-ctx.Done():
+		r.release(p)
 		return ctx.Err()
 	}
 }
@@ -228,7 +354,8 @@ func (r *Repository) uploadWorker(ctx context.Context) {
 	defer r.uploadWG.Done()
 	for p := range r.uploadCh {
 		if r.err() != nil {
-			continue // drain: the backup already failed
+			r.release(p) // drain: the backup already failed
+			continue
 		}
 		if err := r.storePack(ctx, p); err != nil {
 			r.setErr(err)
@@ -236,7 +363,8 @@ func (r *Repository) uploadWorker(ctx context.Context) {
 	}
 }
 
-// storePack seals the header, uploads the pack and records it for the next index file.
+// storePack seals the header, uploads the pack (or commits its spool) and records it
+// for the next index file.
 func (r *Repository) storePack(ctx context.Context, p *packer) error {
 	hdr := make([]byte, 0, len(p.entries)*headerEntrySize)
 	for _, e := range p.entries {
@@ -246,19 +374,39 @@ func (r *Repository) storePack(ctx context.Context, p *packer) error {
 		hdr = append(hdr, e.ID[:]...)
 	}
 	sealedHdr := r.key.Seal(nil, hdr, []byte("pack-header"))
-	data := append(p.buf, sealedHdr...)
-	data = binary.LittleEndian.AppendUint32(data, uint32(len(sealedHdr)))
-	id := crypto.Hash(data)
-	if err := r.be.PutIfAbsent(ctx, PackKey(p.typ, id), data); err != nil && !isExists(err) {
-		return fmt.Errorf("upload pack: %w", err)
-	}
-	if p.typ == DataBlob {
-		r.putPackBuf(data)
+	sealedHdr = binary.LittleEndian.AppendUint32(sealedHdr, uint32(len(sealedHdr)))
+	var id crypto.ID
+	var size int64
+	if p.spool != nil {
+		sp := p.spool
+		p.spool = nil
+		p.hash.Write(sealedHdr)
+		p.hash.Sum(id[:0])
+		size = int64(p.size + len(sealedHdr))
+		if _, err := sp.Write(sealedHdr); err != nil {
+			sp.Abort()
+			return fmt.Errorf("upload pack: %w", err)
+		}
+		if err := sp.Commit(ctx, PackKey(p.typ, id)); err != nil && !isExists(err) {
+			return fmt.Errorf("upload pack: %w", err)
+		}
 	} else {
-		r.cache.add(cacheTree, id, data)
+		data := append(p.buf, sealedHdr...)
+		id = crypto.Hash(data)
+		size = int64(len(data))
+		err := r.be.PutIfAbsent(ctx, PackKey(p.typ, id), data)
+		if p.typ == DataBlob {
+			r.packBufs.put(data)
+		} else if err == nil || isExists(err) {
+			r.cache.add(cacheTree, id, data)
+		}
+		p.buf = nil
+		if err != nil && !isExists(err) {
+			return fmt.Errorf("upload pack: %w", err)
+		}
 	}
-	r.uploaded.Add(int64(len(data)))
-	ip := indexPack{ID: id, Type: p.typ.String(), Size: int64(len(data)), Blobs: p.entries}
+	r.uploaded.Add(size)
+	ip := indexPack{ID: id, Type: p.typ.String(), Size: size, Blobs: p.entries}
 	r.idx.addPack(ip)
 	r.doneMu.Lock()
 	r.donePacks = append(r.donePacks, ip)
@@ -274,14 +422,19 @@ func (r *Repository) storePack(ctx context.Context, p *packer) error {
 // Flush uploads the packs still open, waits for every upload, and writes the index of
 // everything uploaded: after it returns, every saved blob is durable and findable.
 func (r *Repository) Flush(ctx context.Context) error {
-	for t := range r.packers {
-		r.packMu[t].Lock()
-		p := r.packers[t]
-		r.packers[t] = nil
-		r.packMu[t].Unlock()
-		if p != nil && len(p.entries) > 0 {
-			if err := r.upload(ctx, p); err != nil {
-				return err
+	var err error
+	for t := range r.slots {
+		for _, s := range r.slots[t] {
+			s.mu.Lock()
+			p := s.p
+			s.p = nil
+			s.mu.Unlock()
+			switch {
+			case p == nil:
+			case len(p.entries) == 0 || err != nil:
+				r.release(p)
+			default:
+				err = r.upload(ctx, p)
 			}
 		}
 	}
@@ -290,6 +443,11 @@ func (r *Repository) Flush(ctx context.Context) error {
 		r.uploadWG.Wait()
 		r.uploadCh = nil
 		r.uploadOnce = sync.Once{}
+	}
+	// The pack buffers go back to the garbage collector between backups.
+	r.packBufs.drain()
+	if err != nil {
+		return err
 	}
 	if err := r.err(); err != nil {
 		return err
@@ -362,21 +520,71 @@ func (r *Repository) DecodeBlob(id crypto.ID, e Entry, sealed, dst []byte) ([]by
 
 func isExists(err error) bool { return errors.Is(err, store.ErrExists) }
 
-// Pack buffers are reused: a backup allocates a few, not one per pack.
-var packBufs sync.Pool
-
-func (r *Repository) getPackBuf() []byte {
-	want := r.cfg.PackSize + r.cfg.PackSize/8
-	if b, ok := packBufs.Get().(*[]byte); ok && cap(*b) >= want {
-		return (*b)[:0]
-	}
-	return make([]byte, 0, want)
+// packBufPool is a bounded free list of pack buffers: a backup allocates at most max
+// of them, and get waits for one to come back when they are all in use. A sync.Pool
+// would keep one per CPU, and keep allocating while uploads lag behind.
+type packBufPool struct {
+	mu      sync.Mutex
+	max     int
+	size    int           // capacity of a new buffer
+	made    int           // buffers out or in free
+	free    [][]byte      // buffers to reuse
+	waiters chan struct{} // signalled when a buffer comes back
 }
 
-func (r *Repository) putPackBuf(b []byte) {
-	if cap(b) >= r.cfg.PackSize {
-		packBufs.Put(&b)
+func (pp *packBufPool) init(max, size int) {
+	pp.max, pp.size = max, size
+	pp.waiters = make(chan struct{}, 1)
+}
+
+// get returns an empty buffer, waiting while max are in use.
+func (pp *packBufPool) get(ctx context.Context) ([]byte, error) {
+	for {
+		pp.mu.Lock()
+		if n := len(pp.free); n > 0 {
+			b := pp.free[n-1]
+			pp.free = pp.free[:n-1]
+			pp.mu.Unlock()
+			if n > 1 {
+				pp.signal() // another waiter may take the next one
+			}
+			return b[:0], nil
+		}
+		if pp.made < pp.max {
+			pp.made++
+			pp.mu.Unlock()
+			return make([]byte, 0, pp.size), nil
+		}
+		pp.mu.Unlock()
+		select {
+		case <-pp.waiters:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
+}
+
+// put gives a buffer back (the one get returned, or what it grew into).
+func (pp *packBufPool) put(b []byte) {
+	pp.mu.Lock()
+	pp.free = append(pp.free, b)
+	pp.mu.Unlock()
+	pp.signal()
+}
+
+func (pp *packBufPool) signal() {
+	select {
+	case pp.waiters <- struct{}{}:
+	default:
+	}
+}
+
+// drain drops the free buffers; buffers still out count until they come back.
+func (pp *packBufPool) drain() {
+	pp.mu.Lock()
+	pp.made -= len(pp.free)
+	pp.free = nil
+	pp.mu.Unlock()
 }
 
 // Buffers for compression and decryption, by size class, so a backup of a million small

@@ -539,7 +539,7 @@ func (a *archiver) fileWorker(ctx context.Context) {
 		}
 		return
 	}
-	buf := make([]byte, 0, a.r.Config().Chunker.MaxSize)
+	var buf []byte // grows to the largest chunk
 	for job := range a.jobs {
 		if context.Cause(ctx) == nil {
 			if err := a.saveFile(ctx, ch, &buf, job); err != nil {

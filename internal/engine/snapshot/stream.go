@@ -99,7 +99,7 @@ func BackupStream(ctx context.Context, r *repo.Repository, name string, rd io.Re
 	defer stop()
 
 	ch.Reset(&ctxReader{ctx: ctx, r: rd})
-	buf := make([]byte, 0, r.Config().Chunker.MaxSize)
+	var buf []byte // grows to the largest chunk
 	var content []crypto.ID
 	var size uint64
 	for {

@@ -419,10 +419,9 @@ func TestBackupStreamMemoryStaysFlat(t *testing.T) {
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(25))
 	}
-	// The repository pools its pack and compression buffers in sync.Pools, which keep
-	// buffers per P: with more Ps, more 18 MiB pack buffers stay live (about one per P;
-	// see repo.getPackBuf). That is the repository's, not the stream's: measure with the
-	// 2 CPUs a backup Job typically gets.
+	// The repository pools its compression buffers in sync.Pools, which keep buffers per
+	// P (its pack buffers are a bounded list, see repo.packBufPool). That is the
+	// repository's, not the stream's: measure with the 2 CPUs a backup Job typically gets.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	// twice: buffers pooled by earlier tests survive one collection
 	runtime.GC()

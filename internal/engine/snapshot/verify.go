@@ -327,7 +327,7 @@ func (v *verifier) worker(ctx context.Context, jobs <-chan verifyJob) error {
 		}
 		return err
 	}
-	buf := make([]byte, 0, cfg.Chunker.MaxSize)
+	var buf []byte // grows to the largest chunk
 	for job := range jobs {
 		if ctx.Err() != nil {
 			continue
