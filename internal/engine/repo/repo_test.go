@@ -191,3 +191,48 @@ func TestStaleLock(t *testing.T) {
 		t.Fatal("a fresh lock is stale")
 	}
 }
+
+// forgetOnRead deletes a snapshot just before the first read of it: another host's
+// retention policy forgetting it between this host's listing and its read.
+type forgetOnRead struct {
+	*store.Store
+	gone string
+}
+
+func (f *forgetOnRead) Get(ctx context.Context, key string) ([]byte, error) {
+	if strings.HasPrefix(key, "snapshots/") && f.gone == "" {
+		f.gone = key
+		if err := f.Store.Delete(ctx, key); err != nil {
+			return nil, err
+		}
+	}
+	return f.Store.Get(ctx, key)
+}
+
+// TestSnapshotsWhileForgotten: a snapshot forgotten while the list is read is left out,
+// not an error that fails the host reading it.
+func TestSnapshotsWhileForgotten(t *testing.T) {
+	r, st := repotest.New(t, repo.InitOptions{})
+	for i := range 3 {
+		if err := r.SaveSnapshot(ctx, &repo.Snapshot{Time: time.Unix(int64(i), 0), Host: "h", Paths: []string{"/p"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	be := &forgetOnRead{Store: st}
+	r2, err := repo.Open(ctx, be, []byte(repotest.Password), repo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sns, err := r2.Snapshots(ctx)
+	if err != nil {
+		t.Fatalf("Snapshots while one is forgotten: %v", err)
+	}
+	if be.gone == "" || len(sns) != 2 {
+		t.Fatalf("%d snapshots (forgotten: %q), want the 2 left", len(sns), be.gone)
+	}
+	for _, sn := range sns {
+		if "snapshots/"+sn.ID.String() == be.gone {
+			t.Errorf("the forgotten snapshot %s is listed", sn.ID.Short())
+		}
+	}
+}

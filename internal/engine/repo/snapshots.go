@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -110,6 +111,11 @@ func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
 	for _, id := range ids {
 		g.Go(func() error {
 			sn, err := r.LoadSnapshot(ctx, id)
+			if errors.Is(err, store.ErrNotFound) {
+				// forgotten between the listing and the read (another host's retention
+				// policy): it is gone, as if the listing had come a moment later
+				return nil
+			}
 			if err != nil {
 				return err
 			}
