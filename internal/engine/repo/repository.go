@@ -518,6 +518,30 @@ func (r *Repository) DecodeBlob(id crypto.ID, e Entry, sealed, dst []byte) ([]by
 	return out, nil
 }
 
+// OpenBlob is DecodeBlob for a caller that owns sealed and reuses its buffers: it
+// decrypts sealed where it is (overwriting it) and returns the verified plaintext,
+// which is a slice of sealed for a blob stored raw and otherwise decompressed into
+// dst[:0] (reused when its capacity suffices). No buffer is allocated per blob.
+func (r *Repository) OpenBlob(id crypto.ID, e Entry, sealed, dst []byte) ([]byte, error) {
+	if len(sealed) != int(e.Length) {
+		return nil, fmt.Errorf("blob %s in pack %s: read %d bytes, want %d", id.Short(), e.Pack.Short(), len(sealed), e.Length)
+	}
+	plain, err := r.key.OpenInPlace(sealed, blobAD(e.Type, e.Codec, id))
+	if err != nil {
+		return nil, fmt.Errorf("blob %s in pack %s: %w", id.Short(), e.Pack.Short(), err)
+	}
+	out := plain
+	if e.Codec != compress.None {
+		if out, err = compress.Decompress(dst[:0], plain, e.Codec, int(e.Raw)); err != nil {
+			return nil, fmt.Errorf("blob %s in pack %s: %w", id.Short(), e.Pack.Short(), err)
+		}
+	}
+	if len(out) != int(e.Raw) || r.key.BlobID(out) != id {
+		return nil, fmt.Errorf("blob %s in pack %s: content does not match its id (damaged)", id.Short(), e.Pack.Short())
+	}
+	return out, nil
+}
+
 func isExists(err error) bool { return errors.Is(err, store.ErrExists) }
 
 // packBufPool is a bounded free list of pack buffers: a backup allocates at most max

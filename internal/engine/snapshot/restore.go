@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -18,6 +19,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/compress"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
 )
@@ -661,8 +663,17 @@ func (rs *restorer) execute(ctx context.Context) error {
 	sort.Slice(packs, func(i, j int) bool { return packs[i].pack.String() < packs[j].pack.String() })
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(rs.opts.Workers)
+	// One set of buffers per worker, reused from pack to pack.
+	bufs := make(chan *packBufs, rs.opts.Workers)
+	for range rs.opts.Workers {
+		bufs <- &packBufs{}
+	}
 	for _, p := range packs {
-		g.Go(func() error { return rs.restorePack(gctx, p) })
+		g.Go(func() error {
+			b := <-bufs
+			defer func() { bufs <- b }()
+			return rs.restorePack(gctx, p, b)
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
@@ -744,9 +755,22 @@ func (rs *restorer) createFile(f *restoreFile) error {
 
 var zeroBlock [4096]byte
 
-// restorePack reads the span of a pack holding the needed blobs in one request, verifies
-// each blob, and writes it wherever it is needed.
-func (rs *restorer) restorePack(ctx context.Context, p *packWork) error {
+// packBufs are a restore worker's buffers: a read buffer over the pack, the sealed
+// blob at hand (decrypted where it is), and its decompressed plaintext. They grow to
+// the largest blob and are reused for every pack the worker restores.
+type packBufs struct {
+	rd     *bufio.Reader
+	sealed []byte
+	plain  []byte
+}
+
+// packReadBuffer is the read buffer over a pack: small blobs (most files) come out of
+// it, larger ones are read straight into the sealed buffer.
+const packReadBuffer = 256 << 10
+
+// restorePack reads the span of a pack holding the needed blobs in one request, blob
+// by blob, verifies each blob, and writes it wherever it is needed.
+func (rs *restorer) restorePack(ctx context.Context, p *packWork, b *packBufs) error {
 	type item struct {
 		id crypto.ID
 		bn *blobNeed
@@ -759,22 +783,44 @@ func (rs *restorer) restorePack(ctx context.Context, p *packWork) error {
 		hi = max(hi, bn.entry.Offset+bn.entry.Length)
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].bn.entry.Offset < items[j].bn.entry.Offset })
-	span, err := rs.readSpan(ctx, p, lo, hi)
+	rd, err := rs.r.Backend().NewRangeReader(ctx, repo.PackKey(p.typ, p.pack), int64(lo), int64(hi-lo))
 	if err != nil {
-		return err
+		return fmt.Errorf("pack %s: %w", p.pack.Short(), err)
 	}
-	defer spanBufs.Put(&span)
-	var plain []byte
+	defer rd.Close()
+	if b.rd == nil {
+		b.rd = bufio.NewReaderSize(rd, packReadBuffer)
+	} else {
+		b.rd.Reset(rd)
+	}
+	defer b.rd.Reset(nil)
+	pos := lo
 	for _, it := range items {
 		e := it.bn.entry
-		sealed := span[e.Offset-lo : e.Offset-lo+e.Length]
-		plain, err = rs.r.DecodeBlob(it.id, e, sealed, plain[:0])
+		if e.Offset < pos {
+			return fmt.Errorf("pack %s: blob %s overlaps the one before it in the index", p.pack.Short(), it.id.Short())
+		}
+		if _, err := b.rd.Discard(int(e.Offset - pos)); err != nil { // blobs not needed
+			return fmt.Errorf("pack %s: reading at %d: %w", p.pack.Short(), pos, err)
+		}
+		if cap(b.sealed) < int(e.Length) {
+			b.sealed = make([]byte, e.Length)
+		}
+		sealed := b.sealed[:e.Length]
+		if _, err := io.ReadFull(b.rd, sealed); err != nil {
+			return fmt.Errorf("pack %s: reading %d bytes at %d: %w", p.pack.Short(), e.Length, e.Offset, err)
+		}
+		pos = e.Offset + e.Length
+		plain, err := rs.r.OpenBlob(it.id, e, sealed, b.plain)
 		if err != nil {
 			var paths []string
 			for _, t := range it.bn.targets {
 				paths = append(paths, t.file.rel)
 			}
 			return fmt.Errorf("%s: %w", strings.Join(paths, ", "), err)
+		}
+		if e.Codec != compress.None && cap(plain) > cap(b.plain) {
+			b.plain = plain[:0]
 		}
 		for _, t := range it.bn.targets {
 			if len(t.file.node.Content) == 1 && !t.file.node.Sparse {
@@ -801,29 +847,6 @@ func (rs *restorer) restorePack(ctx context.Context, p *packWork) error {
 		}
 	}
 	return nil
-}
-
-// Span buffers are reused across packs: restore memory is a few packs, whatever the size
-// of the snapshot.
-var spanBufs sync.Pool
-
-func (rs *restorer) readSpan(ctx context.Context, p *packWork, lo, hi uint32) ([]byte, error) {
-	n := int(hi - lo)
-	var buf []byte
-	if b, ok := spanBufs.Get().(*[]byte); ok && cap(*b) >= n {
-		buf = (*b)[:n]
-	} else {
-		buf = make([]byte, n)
-	}
-	rd, err := rs.r.Backend().NewRangeReader(ctx, repo.PackKey(p.typ, p.pack), int64(lo), int64(n))
-	if err != nil {
-		return nil, fmt.Errorf("pack %s: %w", p.pack.Short(), err)
-	}
-	defer rd.Close()
-	if _, err := io.ReadFull(rd, buf); err != nil {
-		return nil, fmt.Errorf("pack %s: reading %d bytes at %d: %w", p.pack.Short(), n, lo, err)
-	}
-	return buf, nil
 }
 
 func (rs *restorer) writeAt(f *restoreFile, data []byte, off int64) error {
