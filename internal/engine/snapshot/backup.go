@@ -111,23 +111,11 @@ func Backup(ctx context.Context, r *repo.Repository, paths []string, opts Backup
 	sort.Strings(abs)
 	abs = dedupNested(abs)
 
-	lock, err := r.Lock(ctx, false)
+	parent, release, err := lockAndParent(ctx, r, opts, abs)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release(context.WithoutCancel(ctx))
-	// what a prune deleted before the lock was taken must not be deduplicated against
-	if err := r.RefreshIndex(ctx); err != nil {
-		return nil, fmt.Errorf("refresh the index: %w", err)
-	}
-
-	parent := opts.Parent
-	if parent == nil && !opts.NoParent {
-		parent, err = findParent(ctx, r, opts.Host, abs)
-		if err != nil {
-			return nil, err
-		}
-	}
+	defer release()
 	uploadedBefore := r.Uploaded()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -191,6 +179,30 @@ func Backup(ctx context.Context, r *repo.Repository, paths []string, opts Backup
 	st.ScanDone = true
 	opts.Progress.Done(st)
 	return sn, nil
+}
+
+// lockAndParent takes the shared lock a backup holds while it writes (release it with
+// the returned function), brings the index up to date under it, and finds the parent
+// snapshot: opts.Parent, else the newest of the same host and paths unless NoParent.
+func lockAndParent(ctx context.Context, r *repo.Repository, opts BackupOptions, paths []string) (parent *repo.Snapshot, release func(), err error) {
+	lock, err := r.Lock(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	release = func() { lock.Release(context.WithoutCancel(ctx)) }
+	// what a prune deleted before the lock was taken must not be deduplicated against
+	if err := r.RefreshIndex(ctx); err != nil {
+		release()
+		return nil, nil, fmt.Errorf("refresh the index: %w", err)
+	}
+	parent = opts.Parent
+	if parent == nil && !opts.NoParent {
+		if parent, err = findParent(ctx, r, opts.Host, paths); err != nil {
+			release()
+			return nil, nil, err
+		}
+	}
+	return parent, release, nil
 }
 
 // dedupNested drops paths inside another given path (sorted input).

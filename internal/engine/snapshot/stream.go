@@ -41,22 +41,11 @@ func BackupStream(ctx context.Context, r *repo.Repository, name string, rd io.Re
 	}
 	paths := []string{"/" + name}
 
-	lock, err := r.Lock(ctx, false)
+	parent, release, err := lockAndParent(ctx, r, opts, paths)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release(context.WithoutCancel(ctx))
-	// what a prune deleted before the lock was taken must not be deduplicated against
-	if err := r.RefreshIndex(ctx); err != nil {
-		return nil, fmt.Errorf("refresh the index: %w", err)
-	}
-
-	parent := opts.Parent
-	if parent == nil && !opts.NoParent {
-		if parent, err = findParent(ctx, r, opts.Host, paths); err != nil {
-			return nil, err
-		}
-	}
+	defer release()
 	var old *Node // the parent's file of the same name
 	if parent != nil {
 		b, err := r.LoadBlob(ctx, parent.Tree, nil)
