@@ -82,26 +82,25 @@ func encodeTree(t *Tree) ([]byte, error) {
 		}
 	}
 	sort.Slice(kept, func(i, j int) bool { return kept[i].FileName() < kept[j].FileName() })
-	return json.Marshal(Tree{Nodes: kept})
+	return appendTree(make([]byte, 0, 64+400*len(kept)), kept)
 }
 
 // decodeTree parses a tree and rejects what restore must never act on: names that are not
 // a single path component, and duplicate names.
 func decodeTree(b []byte) (*Tree, error) {
-	var t Tree
-	if err := json.Unmarshal(b, &t); err != nil {
+	t, err := parseTree(b)
+	if err == errSlowPath {
+		t = &Tree{}
+		err = json.Unmarshal(b, t)
+	}
+	if err != nil {
 		return nil, err
 	}
-	seen := make(map[string]bool, len(t.Nodes))
 	for _, n := range t.Nodes {
 		name := n.FileName()
 		if err := ValidName(name); err != nil {
 			return nil, err
 		}
-		if seen[name] {
-			return nil, fmt.Errorf("tree lists %q twice", name)
-		}
-		seen[name] = true
 		switch n.Type {
 		case TypeFile, TypeDir, TypeSymlink, TypeFIFO, TypeCharDev, TypeBlockDev:
 		default:
@@ -111,8 +110,16 @@ func decodeTree(b []byte) (*Tree, error) {
 			return nil, fmt.Errorf("directory %q has no subtree", name)
 		}
 	}
-	sort.Slice(t.Nodes, func(i, j int) bool { return t.Nodes[i].FileName() < t.Nodes[j].FileName() })
-	return &t, nil
+	less := func(i, j int) bool { return t.Nodes[i].FileName() < t.Nodes[j].FileName() }
+	if !sort.SliceIsSorted(t.Nodes, less) { // written sorted: this is for damaged trees
+		sort.Slice(t.Nodes, less)
+	}
+	for i := 1; i < len(t.Nodes); i++ {
+		if name := t.Nodes[i].FileName(); name == t.Nodes[i-1].FileName() {
+			return nil, fmt.Errorf("tree lists %q twice", name)
+		}
+	}
+	return t, nil
 }
 
 // ValidName accepts exactly one path component.
