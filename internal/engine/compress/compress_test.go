@@ -538,6 +538,34 @@ func BenchmarkDecompress(b *testing.B) {
 	}
 }
 
+// BenchmarkDecompressSmall decodes text blobs of 32 KiB, the size of the files most
+// volumes hold many of, each into a buffer reused from blob to blob, as restore does.
+func BenchmarkDecompressSmall(b *testing.B) {
+	comp := mustCompressor(b, Zstd)
+	const n, size = 64, 32 << 10
+	var blobs [][]byte
+	for i := range n {
+		out, used := comp.Compress(nil, testutil.LogText(size, uint64(500+i)))
+		if used != Zstd {
+			b.Fatal("text did not compress")
+		}
+		blobs = append(blobs, bytes.Clone(out))
+	}
+	var dst []byte
+	b.SetBytes(n * size)
+	cpu := startCPUMeter()
+	for b.Loop() {
+		for _, blob := range blobs {
+			out, err := Decompress(dst, blob, Zstd, size)
+			if err != nil {
+				b.Fatal(err)
+			}
+			dst = out[:0]
+		}
+	}
+	cpu.report(b, n*size)
+}
+
 // BenchmarkSample measures the incompressibility test alone on a 1 MiB blob: the
 // price every blob pays before it is compressed or skipped.
 func BenchmarkSample(b *testing.B) {
