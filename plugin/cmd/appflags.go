@@ -65,6 +65,8 @@ func (o *DumpFlags) dump(base *api.Dump) (*api.Dump, error) {
 // HookFlags add hooks (docs/hooks.md): commands run in the target's pods, or HTTP
 // requests, before and after each host's backup or restore.
 type HookFlags struct {
+	// MemberHooks are a batch's hooks for one member: KIND/NAME:PHASE=COMMAND.
+	MemberHooks         []string
 	Pre, Post           []string
 	PreHTTP, PostHTTP   []string
 	PostPolicy          string
@@ -99,7 +101,7 @@ func (o *HookFlags) set() bool {
 // hooks builds the hooks of the flags; nil when none was given.
 func (o *HookFlags) hooks() (*api.Hooks, error) {
 	if !o.set() {
-		if o.PostPolicy != "" || o.Container != "" || o.Timeout != 0 {
+		if (o.PostPolicy != "" || o.Container != "" || o.Timeout != 0) && len(o.MemberHooks) == 0 {
 			return nil, fmt.Errorf("--%s-policy, --hook-container and --hook-timeout need a hook: give --%s or --%s", o.postName, o.preName, o.postName)
 		}
 		return nil, nil
@@ -145,7 +147,7 @@ func (o *HookFlags) hooks() (*api.Hooks, error) {
 	default:
 		return nil, fmt.Errorf("--%s-policy %q: want Always, OnSuccess or OnFailure", o.postName, o.PostPolicy)
 	}
-	if o.PostPolicy != "" && len(post) == 0 {
+	if o.PostPolicy != "" && len(post) == 0 && len(o.MemberHooks) == 0 {
 		return nil, fmt.Errorf("--%s-policy: give --%s or --%s-http too", o.postName, o.postName, o.postName)
 	}
 	for i := range post {
@@ -158,6 +160,65 @@ func (o *HookFlags) hooks() (*api.Hooks, error) {
 		hs.PreRestore, hs.PostRestore = pre, post
 	}
 	return hs, hs.Validate("")
+}
+
+// memberHooks adds the hooks of --member-hook to the members they name, after the hooks
+// every member has.
+func (o *HookFlags) memberHooks(members []api.Member) error {
+	if len(o.MemberHooks) > 0 && o.Timeout < 0 {
+		return fmt.Errorf("--hook-timeout %s: want a positive duration", o.Timeout)
+	}
+	base := api.Hook{Container: o.Container}
+	if o.Timeout > 0 {
+		base.Timeout = o.Timeout.String()
+	}
+	for _, spec := range o.MemberHooks {
+		bad := func(why string) error {
+			return fmt.Errorf("--member-hook %q: %s", spec, why)
+		}
+		targetPart, rest, ok := strings.Cut(spec, ":")
+		phase, command, ok2 := strings.Cut(rest, "=")
+		if !ok || !ok2 || strings.TrimSpace(command) == "" {
+			return bad("want KIND/NAME:PHASE=COMMAND, e.g. deployment/web:pre-backup='sync'")
+		}
+		t, err := parseTarget(targetPart)
+		if err != nil {
+			return bad(err.Error())
+		}
+		var m *api.Member
+		var names []string
+		for i := range members {
+			names = append(names, members[i].Target.String())
+			if members[i].Target == t {
+				m = &members[i]
+			}
+		}
+		if m == nil {
+			return bad(fmt.Sprintf("%s is not a member of the batch (its members: %s)", t, strings.Join(names, ", ")))
+		}
+		if m.Hooks == nil {
+			m.Hooks = &api.Hooks{}
+		}
+		var h api.Hook
+		switch phase {
+		case "pre-backup", "post-backup":
+			h, err = commandHook(base, "--member-hook", command)
+		case "pre-backup-http", "post-backup-http":
+			h, err = httpHook(base, "--member-hook", command)
+		default:
+			return bad(fmt.Sprintf("phase %q: want pre-backup, post-backup, pre-backup-http or post-backup-http", phase))
+		}
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(phase, "pre-") {
+			m.Hooks.PreBackup = append(m.Hooks.PreBackup, h)
+		} else {
+			h.Policy = o.PostPolicy
+			m.Hooks.PostBackup = append(m.Hooks.PostBackup, h)
+		}
+	}
+	return nil
 }
 
 func commandHook(base api.Hook, flag, s string) (api.Hook, error) {

@@ -22,7 +22,11 @@ func TestBackupAppValidate(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"member without batch", []string{"deployment/web", "--repo", "r", "--paths", "/d", "--member", "deployment/web:/d"}, "--member needs --batch NAME"},
+		{"member without batch", []string{"deployment/web", "--repo", "r", "--paths", "/d", "--member", "deployment/web:/d"}, "--member and --member-hook need --batch NAME"},
+		{"member hook of no member", append(batch, "--member", "deployment/web:/a", "--member-hook", "statefulset/db:pre-backup=sync"), `--member-hook "statefulset/db:pre-backup=sync": statefulset/db is not a member of the batch (its members: deployment/web)`},
+		{"member hook phase", append(batch, "--member", "deployment/web:/a", "--member-hook", "deployment/web:before=sync"), `phase "before": want pre-backup, post-backup, pre-backup-http or post-backup-http`},
+		{"member hook form", append(batch, "--member", "deployment/web:/a", "--member-hook", "deployment/web"), "want KIND/NAME:PHASE=COMMAND"},
+		{"member hook policy", append(batch, "--member", "deployment/web:/a", "--member-hook", "deployment/web:post-backup=x", "--post-backup-policy", "Never"), `executionPolicy "Never": want Always, OnSuccess or OnFailure`},
 		{"target with batch", append([]string{"deployment/web"}, batch...), "deployment/web with --batch: give the batch's targets with --member deployment/web:/path"},
 		{"batch without members", batch, "--batch app has no members"},
 		{"member without paths", append(batch, "--member", "deployment/web"), `--member "deployment/web": want KIND/NAME:/path`},
@@ -148,5 +152,33 @@ func TestBackupHookAndDumpFlags(t *testing.T) {
 	}
 	if cfg := configOf(t, out); cfg.Dump == nil || *cfg.Dump != (api.Dump{DumpCommand: "pg_dump -Fc shop", FileName: "shop.dump"}) || len(cfg.Paths) != 0 {
 		t.Errorf("dump config %+v %+v", cfg, cfg.Dump)
+	}
+}
+
+// TestBackupMemberHooks: --member-hook gives one member its hooks, after those every
+// member has; the others keep only the shared ones.
+func TestBackupMemberHooks(t *testing.T) {
+	out, err := runBackupClient(t, "--batch", "wp", "--repo", "r",
+		"--member", "deployment/wordpress:/var/www/html", "--member", "statefulset/mysql:dump",
+		"--pre-backup", "sync",
+		"--member-hook", "deployment/wordpress:pre-backup=wp maintenance-mode activate",
+		"--member-hook", "deployment/wordpress:post-backup=wp maintenance-mode deactivate",
+		"--member-hook", "deployment/wordpress:post-backup-http=POST http://:8080/purge",
+		"--post-backup-policy", "Always", "--hook-timeout", "1m", "-o", "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := configOf(t, out)
+	sh := func(c string) []string { return []string{"/bin/sh", "-c", c} }
+	wantWP := &api.Hooks{
+		PreBackup: []api.Hook{{Exec: sh("sync"), Timeout: "1m0s"}, {Exec: sh("wp maintenance-mode activate"), Timeout: "1m0s"}},
+		PostBackup: []api.Hook{{Exec: sh("wp maintenance-mode deactivate"), Timeout: "1m0s", Policy: api.PolicyAlways},
+			{HTTP: &api.HTTPHook{Method: "POST", Scheme: "http", Port: 8080, Path: "/purge"}, Timeout: "1m0s", Policy: api.PolicyAlways}},
+	}
+	wantDB := &api.Hooks{PreBackup: []api.Hook{{Exec: sh("sync"), Timeout: "1m0s"}}}
+	if !reflect.DeepEqual(cfg.Members[0].Hooks, wantWP) || !reflect.DeepEqual(cfg.Members[1].Hooks, wantDB) {
+		g0, _ := json.Marshal(cfg.Members[0].Hooks)
+		g1, _ := json.Marshal(cfg.Members[1].Hooks)
+		t.Errorf("member hooks\n%s\n%s", g0, g1)
 	}
 }

@@ -126,9 +126,12 @@ refused with its file, line and field path before anything is created
   # A PostgreSQL StatefulSet, dumped inside its own pod (pg_dumpall) every hour
   kubectl stash backup statefulset/pg --repo s3-repo --dump postgres --schedule @hourly
 
-  # A whole application in one session: the web files and the database (a BackupBatch)
+  # A whole application in one session: the web files and the database (a BackupBatch),
+  # the web pods in maintenance mode while their files are read
   kubectl stash backup --batch wordpress --repo s3-repo \
-    --member deployment/wordpress:/var/www/html --member statefulset/mysql:dump
+    --member deployment/wordpress:/var/www/html --member statefulset/mysql:dump \
+    --member-hook 'deployment/wordpress:pre-backup=wp maintenance-mode activate' \
+    --member-hook 'deployment/wordpress:post-backup=wp maintenance-mode deactivate'
 
   # Flush the application before the backup; tell a webhook when a backup failed
   kubectl stash backup deployment/shop --repo s3-repo --paths /data \
@@ -147,8 +150,8 @@ refused with its file, line and field path before anything is created
 				}
 				return nil
 			}
-			if len(o.Members) > 0 {
-				return fmt.Errorf("--member needs --batch NAME: a batch backs up several targets in one session")
+			if len(o.Members) > 0 || len(o.HookFlags.MemberHooks) > 0 {
+				return fmt.Errorf("--member and --member-hook need --batch NAME: a batch backs up several targets in one session")
 			}
 			return cobra.ExactArgs(1)(cmd, args)
 		},
@@ -186,6 +189,7 @@ refused with its file, line and field path before anything is created
 	f.DurationVar(&o.Timeout, "timeout", 0, "fail hosts still running after this long (e.g. 2h); 0: no limit")
 	f.StringVar(&o.Batch, "batch", "", "create a batch configuration of this name (the seeds' BackupBatch): the targets of --member, backed up in one session")
 	f.StringArrayVar(&o.Members, "member", nil, "with --batch: KIND/NAME:/path[,/path…] backs up paths, KIND/NAME:dump[=PRESET] dumps a database; repeatable")
+	f.StringArrayVar(&o.HookFlags.MemberHooks, "member-hook", nil, "with --batch: KIND/NAME:PHASE=COMMAND adds a hook to one member only; PHASE is pre-backup, post-backup, pre-backup-http or post-backup-http (COMMAND is then [METHOD ]URL); repeatable, after the hooks every member has")
 	f.StringVar(&o.ExecutionOrder, "execution-order", "", "with --batch: Parallel (default: all members at once) or Sequential (one after another, in --member order)")
 	o.DumpFlags.addFlags(f)
 	o.HookFlags.addFlags(f, true)
@@ -402,13 +406,20 @@ func (o *BackupOptions) validateBatch() error {
 		if err != nil {
 			return err
 		}
-		m.Excludes, m.Hooks = o.Excludes, hooks
+		m.Excludes = o.Excludes
+		if hooks != nil {
+			own := *hooks // each member's own copy: --member-hook adds to one member only
+			m.Hooks = &own
+		}
 		if m.Dump != nil {
 			if m.Dump, err = o.DumpFlags.dump(m.Dump); err != nil {
 				return err
 			}
 		}
 		cfg.Members = append(cfg.Members, m)
+	}
+	if err := o.HookFlags.memberHooks(cfg.Members); err != nil {
+		return err
 	}
 	if err := cfg.ValidateMembers(); err != nil {
 		return fmt.Errorf("--batch %s: %v", name, err)
