@@ -468,21 +468,16 @@ func (f *flagRenderer) batch(cfg api.BackupConfig) {
 	}
 	// what the flags give every member: written when every member has the same
 	first := cfg.Members[0]
-	sameExcludes, sameHooksAll := true, true
+	sameExcludes := true
 	for _, m := range cfg.Members[1:] {
 		sameExcludes = sameExcludes && slices.Equal(m.Excludes, first.Excludes)
-		sameHooksAll = sameHooksAll && sameHooks(m.Hooks, first.Hooks)
 	}
 	if sameExcludes {
 		c.flag("exclude", first.Excludes...)
 	} else {
 		f.cannot("%s: the members have different exclude patterns, and --exclude gives every member the same", what)
 	}
-	if sameHooksAll {
-		f.hookFlags(c, what, first.Hooks, true)
-	} else {
-		f.cannot("%s: the members have different hooks, and the hook flags give every member the same", what)
-	}
+	f.batchHooks(c, what, cfg.Members)
 	if len(dumps) > 0 {
 		same := true
 		for _, d := range dumps[1:] {
@@ -504,10 +499,94 @@ func (f *flagRenderer) batch(cfg api.BackupConfig) {
 	f.emit(c)
 }
 
-// sameHooks reports whether two members' hooks are the same (none and empty alike).
-func sameHooks(a, b *api.Hooks) bool {
-	if a.Empty() || b.Empty() {
-		return a.Empty() && b.Empty()
+// batchHooks writes a batch's hooks: those every member has first (the hook flags), then
+// each member's own after them (--member-hook KIND/NAME:PHASE=…), as the flags read them
+// back. One container, time limit and post policy hold for all of them.
+func (f *flagRenderer) batchHooks(c *command, what string, members []api.Member) {
+	phase := func(m api.Member, post bool) []api.Hook {
+		switch {
+		case m.Hooks == nil:
+			return nil
+		case post:
+			return m.Hooks.PostBackup
+		}
+		return m.Hooks.PreBackup
 	}
-	return reflect.DeepEqual(a, b)
+	// the longest run of hooks every member starts each phase with
+	prefix := func(post bool) []api.Hook {
+		common := phase(members[0], post)
+		for _, m := range members[1:] {
+			hs, n := phase(m, post), 0
+			for n < len(common) && n < len(hs) && reflect.DeepEqual(common[n], hs[n]) {
+				n++
+			}
+			common = common[:n]
+		}
+		return common
+	}
+	common := &api.Hooks{PreBackup: prefix(false), PostBackup: prefix(true)}
+	for _, m := range members {
+		if m.Hooks != nil && len(m.Hooks.PreRestore)+len(m.Hooks.PostRestore) > 0 {
+			f.cannot("%s member %s: its restore hooks have no flag", what, m.Target)
+		}
+	}
+	f.hookFlags(c, what, common, true)
+	// the settings the flags give every hook: those of the shared hooks, else of the first
+	// member's own
+	var all, posts []api.Hook
+	all = append(append(all, common.PreBackup...), common.PostBackup...)
+	posts = append(posts, common.PostBackup...)
+	sharedAll, sharedPosts := len(all), len(posts)
+	for _, m := range members {
+		all = append(all, phase(m, false)[len(common.PreBackup):]...)
+		own := phase(m, true)[len(common.PostBackup):]
+		all, posts = append(all, own...), append(posts, own...)
+	}
+	if len(all) == sharedAll {
+		return // no member has hooks of its own
+	}
+	for _, x := range []struct {
+		what, flag string
+		get        func(api.Hook) string
+		list       []api.Hook
+		written    bool
+	}{{"time limits", "hook-timeout", func(h api.Hook) string { return h.Timeout }, all, sharedAll > 0},
+		{"containers", "hook-container", func(h api.Hook) string { return h.Container }, all, sharedAll > 0},
+		{"policies", "post-backup-policy", func(h api.Hook) string { return h.Policy }, posts, sharedPosts > 0}} {
+		if len(x.list) == 0 {
+			continue
+		}
+		v := x.get(x.list[0])
+		for _, h := range x.list[1:] {
+			if x.get(h) != v {
+				f.cannot("%s: the members' hooks have different %s, and --%s gives one for all of them", what, x.what, x.flag)
+				break
+			}
+		}
+		if !x.written && v != "" {
+			c.flag(x.flag, v)
+		}
+	}
+	for _, m := range members {
+		for _, g := range []struct {
+			name  string
+			hooks []api.Hook
+		}{{"pre-backup", phase(m, false)[len(common.PreBackup):]}, {"post-backup", phase(m, true)[len(common.PostBackup):]}} {
+			for _, h := range g.hooks {
+				if h.Name != "" {
+					f.cannot("%s member %s: the hook's name %q has no flag", what, m.Target, h.Name)
+				}
+				if len(h.Exec) > 0 {
+					c.flag("member-hook", m.Target.String()+":"+g.name+"="+hookCommandFlag(h.Exec))
+					continue
+				}
+				s, why := httpFlag(*h.HTTP)
+				if why != "" {
+					f.cannot("%s member %s: the %s request %s %s:%d%s: %s", what, m.Target, g.name, h.HTTP.Method, h.HTTP.Host, h.HTTP.Port, h.HTTP.Path, why)
+					continue
+				}
+				c.flag("member-hook", m.Target.String()+":"+g.name+"-http="+s)
+			}
+		}
+	}
 }

@@ -1,3 +1,2 @@
 # The command line cannot say everything these manifests do (--ignore-unsupported: warn and leave it out):
 #   backup wordpress-backup: the members have different exclude patterns, and --exclude gives every member the same
-#   backup wordpress-backup: the members have different hooks, and the hook flags give every member the same
