@@ -46,8 +46,10 @@ func scryptKey(password, salt []byte, N, r, p, keyLen int) ([]byte, error) {
 func romix(b []byte, r, N, keep int, v, xyt []uint32) {
 	R := 32 * r
 	x, y, t := xyt[:R], xyt[R:2*R], xyt[2*R:3*R]
+	// Blocks are kept with the words of each 64-byte sub-block in the order salsa8
+	// works in (see salsaOrder); XOR and copies do not care.
 	for i := range x {
-		x[i] = binary.LittleEndian.Uint32(b[4*i:])
+		x[i&^15|salsaPos[i&15]] = binary.LittleEndian.Uint32(b[4*i:])
 	}
 	for i := range N {
 		if i%keep == 0 {
@@ -57,7 +59,8 @@ func romix(b []byte, r, N, keep int, v, xyt []uint32) {
 		x, y = y, x
 	}
 	for range N {
-		j := int(uint64(x[R-16])|uint64(x[R-15])<<32) & (N - 1)
+		// Integerify: words 0 and 1 of the last sub-block.
+		j := int(uint64(x[R-16+salsaPos[0]])|uint64(x[R-16+salsaPos[1]])<<32) & (N - 1)
 		stored := v[(j/keep)*R : (j/keep+1)*R]
 		if j%keep == 0 {
 			xorBlock(x, stored)
@@ -73,8 +76,8 @@ func romix(b []byte, r, N, keep int, v, xyt []uint32) {
 		blockMix(x, y, r)
 		x, y = y, x
 	}
-	for i, w := range x {
-		binary.LittleEndian.PutUint32(b[4*i:], w)
+	for i := range x {
+		binary.LittleEndian.PutUint32(b[4*i:], x[i&^15|salsaPos[i&15]])
 	}
 }
 
@@ -99,12 +102,28 @@ func blockMix(in, out []uint32, r int) {
 	}
 }
 
-// salsa8 sets out to Salsa20/8(x xor in); out may be x.
-func salsa8(out, x, in *[16]uint32) {
-	w0, w1, w2, w3 := x[0]^in[0], x[1]^in[1], x[2]^in[2], x[3]^in[3]
-	w4, w5, w6, w7 := x[4]^in[4], x[5]^in[5], x[6]^in[6], x[7]^in[7]
-	w8, w9, w10, w11 := x[8]^in[8], x[9]^in[9], x[10]^in[10], x[11]^in[11]
-	w12, w13, w14, w15 := x[12]^in[12], x[13]^in[13], x[14]^in[14], x[15]^in[15]
+// salsaOrder is the order of the words of a 64-byte sub-block in memory: the four
+// diagonals of the 4x4 Salsa20 matrix, each rotated so that a column round works
+// lane by lane on four vectors, (x0 x5 x10 x15) (x4 x9 x14 x3) (x8 x13 x2 x7)
+// (x12 x1 x6 x11). The vector code (salsa8 on amd64) needs it; the portable code reads
+// the words through salsaPos.
+var salsaOrder = [16]int{0, 5, 10, 15, 4, 9, 14, 3, 8, 13, 2, 7, 12, 1, 6, 11}
+
+// salsaPos[i] is where word i of a sub-block is kept.
+var salsaPos = func() (p [16]int) {
+	for pos, w := range salsaOrder {
+		p[w] = pos
+	}
+	return p
+}()
+
+// salsa8Generic sets out to Salsa20/8(x xor in), all three in salsaOrder; out may be x.
+func salsa8Generic(out, x, in *[16]uint32) {
+	// positions of words 0..15: 0 13 10 7 4 1 14 11 8 5 2 15 12 9 6 3
+	w0, w1, w2, w3 := x[0]^in[0], x[13]^in[13], x[10]^in[10], x[7]^in[7]
+	w4, w5, w6, w7 := x[4]^in[4], x[1]^in[1], x[14]^in[14], x[11]^in[11]
+	w8, w9, w10, w11 := x[8]^in[8], x[5]^in[5], x[2]^in[2], x[15]^in[15]
+	w12, w13, w14, w15 := x[12]^in[12], x[9]^in[9], x[6]^in[6], x[3]^in[3]
 	a0, a1, a2, a3, a4, a5, a6, a7 := w0, w1, w2, w3, w4, w5, w6, w7
 	a8, a9, a10, a11, a12, a13, a14, a15 := w8, w9, w10, w11, w12, w13, w14, w15
 	for range 4 { // 8 rounds: 4 double rounds, columns then rows
@@ -142,8 +161,8 @@ func salsa8(out, x, in *[16]uint32) {
 		a14 ^= bits.RotateLeft32(a13+a12, 13)
 		a15 ^= bits.RotateLeft32(a14+a13, 18)
 	}
-	out[0], out[1], out[2], out[3] = a0+w0, a1+w1, a2+w2, a3+w3
-	out[4], out[5], out[6], out[7] = a4+w4, a5+w5, a6+w6, a7+w7
-	out[8], out[9], out[10], out[11] = a8+w8, a9+w9, a10+w10, a11+w11
-	out[12], out[13], out[14], out[15] = a12+w12, a13+w13, a14+w14, a15+w15
+	out[0], out[13], out[10], out[7] = a0+w0, a1+w1, a2+w2, a3+w3
+	out[4], out[1], out[14], out[11] = a4+w4, a5+w5, a6+w6, a7+w7
+	out[8], out[5], out[2], out[15] = a8+w8, a9+w9, a10+w10, a11+w11
+	out[12], out[9], out[6], out[3] = a12+w12, a13+w13, a14+w14, a15+w15
 }
