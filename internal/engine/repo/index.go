@@ -222,7 +222,12 @@ func (r *Repository) decodeIndexFile(ctx context.Context, name string) (indexFil
 	if plain, err = decodeCompressed(plain); err != nil {
 		return f, fmt.Errorf("index %s: %w", name, err)
 	}
-	if err := json.Unmarshal(plain, &f); err != nil {
+	f, err = parseIndexFile(plain)
+	if err == errIndexSlowPath {
+		f = indexFile{}
+		err = json.Unmarshal(plain, &f)
+	}
+	if err != nil {
 		return f, fmt.Errorf("index %s: %w", name, err)
 	}
 	return f, nil
