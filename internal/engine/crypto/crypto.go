@@ -185,7 +185,7 @@ type KDFParams struct {
 }
 
 // DefaultKDF is scrypt over 64 MiB for about 0.2 s: expensive to guess, cheap to open
-// once per job. (This program computes it in 32 MiB, see scryptKey; a guesser can too.)
+// once per job. (This program computes it in 16 MiB, see scryptKey; a guesser can too.)
 var DefaultKDF = KDFParams{N: 1 << 16, R: 8, P: 1}
 
 // Validate rejects parameters scrypt refuses, or so low they protect nothing.

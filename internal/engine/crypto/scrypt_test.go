@@ -44,9 +44,11 @@ func TestScryptMatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := scryptKey(pw, salt, tt.N, tt.r, tt.p, tt.keyLen)
-			if err != nil || !bytes.Equal(got, want) {
-				t.Fatalf("got %x, %v; want %x", got, err, want)
+			for _, keep := range []int{1, 2, 4, 8} {
+				got, err := scryptKeyKeep(pw, salt, tt.N, tt.r, tt.p, tt.keyLen, keep)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("keeping 1 block in %d: got %x, %v; want %x", keep, got, err, want)
+				}
 			}
 		})
 	}
@@ -65,13 +67,15 @@ func TestScryptRejectsBadParams(t *testing.T) {
 func BenchmarkScrypt(b *testing.B) {
 	p := DefaultKDF
 	pw, salt := []byte("password"), []byte("0123456789abcdef0123456789abcdef")
-	b.Run("half-memory", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := scryptKey(pw, salt, p.N, p.R, p.P, 32); err != nil {
-				b.Fatal(err)
+	for _, keep := range []int{1, 2, 4, 8} {
+		b.Run(fmt.Sprintf("keep-1-in-%d", keep), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := scryptKeyKeep(pw, salt, p.N, p.R, p.P, 32, keep); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+		})
+	}
 	b.Run("x-crypto", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := scrypt.Key(pw, salt, p.N, p.R, p.P, 32); err != nil {
