@@ -310,7 +310,7 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 func (rs *restorer) planPath(ctx context.Context, sn *repo.Snapshot, tree *Tree) error {
 	p := strings.Trim(path.Clean("/"+rs.opts.Path), "/")
 	if p == "" {
-		return rs.plan(ctx, "", tree, rs.opts.Delete, false)
+		return rs.plan(ctx, "", tree, rs.opts.Delete, false, false)
 	}
 	parts := strings.Split(p, "/")
 	rel := ""
@@ -327,7 +327,7 @@ func (rs *restorer) planPath(ctx context.Context, sn *repo.Snapshot, tree *Tree)
 		if i == len(parts)-1 {
 			switch {
 			case !rs.opts.StripPath:
-				return rs.plan(ctx, rel, &Tree{Nodes: []*Node{n}}, false, inc)
+				return rs.plan(ctx, rel, &Tree{Nodes: []*Node{n}}, false, inc, false)
 			case n.Type == TypeDir:
 				rs.prefix = full
 				// The target plays the part of the directory: its metadata goes last.
@@ -336,10 +336,10 @@ func (rs *restorer) planPath(ctx context.Context, sn *repo.Snapshot, tree *Tree)
 				if err != nil {
 					return err
 				}
-				return rs.plan(ctx, "", sub, rs.opts.Delete, inc || rs.filter.included(full))
+				return rs.plan(ctx, "", sub, rs.opts.Delete, inc || rs.filter.included(full), false)
 			default:
 				rs.prefix = path.Dir(full)
-				return rs.plan(ctx, "", &Tree{Nodes: []*Node{n}}, false, inc)
+				return rs.plan(ctx, "", &Tree{Nodes: []*Node{n}}, false, inc, false)
 			}
 		}
 		if n.Type != TypeDir {
@@ -376,7 +376,10 @@ func (rs *restorer) loadTree(ctx context.Context, id crypto.ID) (*Tree, error) {
 // plan walks a tree and decides what to do with each entry. dir is the tree's place in
 // the target; inc says an ancestor directory is selected (matches an include, or there
 // are none), and with it everything below that is not excluded.
-func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del, inc bool) error {
+//
+// absent says dir is not in the target (it will be created): nothing below it is
+// either, so entries are not looked up one by one.
+func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del, inc, absent bool) error {
 	names := map[string]bool{}
 	for _, n := range t.Nodes {
 		if err := ctx.Err(); err != nil {
@@ -396,7 +399,11 @@ func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del, inc bool
 		if !selected && n.Type != TypeDir {
 			continue
 		}
-		existing, exErr := rs.lstat(rel)
+		var existing fs.FileInfo
+		exErr := fs.ErrNotExist
+		if !absent {
+			existing, exErr = rs.lstat(rel)
+		}
 		switch n.Type {
 		case TypeDir:
 			if exErr == nil && !existing.IsDir() {
@@ -412,7 +419,7 @@ func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del, inc bool
 			if err != nil {
 				return err
 			}
-			if err := rs.plan(ctx, rel, sub, rs.opts.Delete, selected); err != nil {
+			if err := rs.plan(ctx, rel, sub, rs.opts.Delete, selected, errors.Is(exErr, fs.ErrNotExist)); err != nil {
 				return err
 			}
 			rs.leave(rel)
