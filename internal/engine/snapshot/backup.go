@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/chunker"
@@ -584,10 +583,7 @@ func isRepoErr(err error) bool {
 
 func (a *archiver) saveFile(ctx context.Context, ch *chunker.Chunker, buf *[]byte, job fileJob) error {
 	a.current.Store(&job.path)
-	f, err := os.OpenFile(job.path, os.O_RDONLY|openNoATime, 0)
-	if errors.Is(err, syscall.EPERM) {
-		f, err = os.Open(job.path) // O_NOATIME needs ownership or CAP_FOWNER
-	}
+	f, err := openForBackup(job.path)
 	if err != nil {
 		return err
 	}

@@ -341,7 +341,7 @@ func (v *verifier) worker(ctx context.Context, jobs <-chan verifyJob) error {
 }
 
 func (v *verifier) content(ch *chunker.Chunker, buf *[]byte, job verifyJob) error {
-	f, err := os.Open(job.diskPath)
+	f, err := openForBackup(job.diskPath)
 	if err != nil {
 		return fmt.Errorf("cannot read: %v", errors.Unwrap(err))
 	}
