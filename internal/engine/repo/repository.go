@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -161,6 +162,7 @@ type packer struct {
 	typ     BlobType
 	buf     []byte
 	spool   *store.Spool
+	w       *bufio.Writer // over spool: small blobs go out in writes of spoolWrite bytes
 	hash    hash.Hash
 	size    int // bytes of blobs so far
 	entries []indexBlob
@@ -171,6 +173,10 @@ type packSlot struct {
 	mu sync.Mutex
 	p  *packer
 }
+
+// spoolWrite is the size of the writes into a spooled pack: most files are smaller
+// than a chunk, and a write per blob was a system call per file.
+const spoolWrite = 256 << 10
 
 // maxSpoolSlots bounds the data packs open at once when packs are spooled: each is a
 // temporary file, and at the end of a backup each is a pack smaller than PackSize.
@@ -272,7 +278,7 @@ func (r *Repository) addToPack(ctx context.Context, t BlobType, e indexBlob, sea
 	}
 	e.Offset = uint32(p.size)
 	if p.spool != nil {
-		if _, err := p.spool.Write(sealed); err != nil {
+		if _, err := p.w.Write(sealed); err != nil {
 			s.p = nil
 			s.mu.Unlock()
 			r.release(p)
@@ -309,7 +315,7 @@ func (r *Repository) newPacker(ctx context.Context, t BlobType) (*packer, error)
 		if err != nil {
 			return nil, fmt.Errorf("write pack: %w", err)
 		}
-		p.spool, p.hash = sp, sha256.New()
+		p.spool, p.w, p.hash = sp, bufio.NewWriterSize(sp, spoolWrite), sha256.New()
 	default:
 		b, err := r.packBufs.get(ctx)
 		if err != nil {
@@ -383,7 +389,11 @@ func (r *Repository) storePack(ctx context.Context, p *packer) error {
 		p.hash.Write(sealedHdr)
 		p.hash.Sum(id[:0])
 		size = int64(p.size + len(sealedHdr))
-		if _, err := sp.Write(sealedHdr); err != nil {
+		_, err := p.w.Write(sealedHdr)
+		if err == nil {
+			err = p.w.Flush()
+		}
+		if err != nil {
 			sp.Abort()
 			return fmt.Errorf("upload pack: %w", err)
 		}
