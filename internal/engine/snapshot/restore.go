@@ -734,15 +734,15 @@ func (rs *restorer) openNew(f *restoreFile) (*os.File, error) {
 
 // writeWhole creates a file whose content is exactly data.
 func (rs *restorer) writeWhole(f *restoreFile, data []byte) error {
-	fh, err := rs.openNew(f)
-	if err != nil {
-		return err
+	inWay, err := rs.writeNew(f.rel, data)
+	if inWay {
+		// a symlink or directory at the file's place is replaced
+		if err := rs.root.RemoveAll(f.rel); err != nil {
+			return err
+		}
+		_, err = rs.writeNew(f.rel, data)
 	}
-	if _, err := fh.Write(data); err != nil {
-		fh.Close()
-		return fmt.Errorf("%s: %w", f.rel, err)
-	}
-	return fh.Close()
+	return err
 }
 
 func (rs *restorer) createFile(f *restoreFile) error {

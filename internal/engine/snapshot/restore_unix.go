@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,6 +27,46 @@ func (rs *restorer) openat(rel string, flags int, perm uint32) (*os.File, error)
 		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
 	return os.NewFile(uintptr(fd), rel), nil
+}
+
+// euid is the effective user id, asked once (setMeta runs for every restored file).
+var euid = sync.OnceValue(os.Geteuid)
+
+// writeNew creates (or truncates) the file rel and writes data into it, on the bare
+// descriptor: an *os.File costs an fcntl per file (os.NewFile checks O_NONBLOCK).
+// O_NOFOLLOW: never write through a symlink planted there.
+func (rs *restorer) writeNew(rel string, data []byte) (bool, error) {
+	dir, name := path.Split(rel)
+	d, release, err := rs.dirs.get(strings.TrimSuffix(dir, "/"))
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	var fd int
+	for {
+		fd, err = unix.Openat(int(d.Fd()), name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return inTheWay(err), &os.PathError{Op: "open", Path: rel, Err: err}
+	}
+	for len(data) > 0 {
+		n, err := unix.Write(fd, data)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return false, &os.PathError{Op: "write", Path: rel, Err: err}
+		}
+		data = data[n:]
+	}
+	if err := unix.Close(fd); err != nil {
+		return false, &os.PathError{Op: "close", Path: rel, Err: err}
+	}
+	return false, nil
 }
 
 // inTheWay reports whether opening failed on a symlink or directory at a file's place
@@ -63,7 +104,7 @@ func (rs *restorer) setMeta(rel string, n *Node) error {
 	}
 	defer release()
 	fd := int(d.Fd())
-	if os.Geteuid() == 0 {
+	if euid() == 0 {
 		if err := unix.Fchownat(fd, name, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("%s: chown: %w", rel, err)
 		}

@@ -45,3 +45,17 @@ func (rs *restorer) setMeta(rel string, n *Node) error {
 	}
 	return nil
 }
+
+// writeNew creates (or truncates) the file rel and writes data into it; the bool says
+// something in the way (a directory) kept it from being opened.
+func (rs *restorer) writeNew(rel string, data []byte) (bool, error) {
+	fh, err := rs.openat(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return inTheWay(err), err
+	}
+	if _, err := fh.Write(data); err != nil {
+		fh.Close()
+		return false, fmt.Errorf("%s: %w", rel, err)
+	}
+	return false, fh.Close()
+}
