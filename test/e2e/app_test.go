@@ -428,12 +428,14 @@ func TestDumpMemoryStaysFlat(t *testing.T) {
 		return mib, fmt.Sprintf("%d MiB dump: peak RSS %.1f MiB, session %s", size>>20, mib, took.Round(time.Second))
 	}
 	// 512 MiB is past the start-up (the repository's pack buffers in flight, the caches
-	// filled): from there on memory must not grow with the stream
+	// filled): from there on memory must not grow with the stream. 1.5 GiB more data may
+	// move the peak by what the garbage collector's timing does (seen: -12 to +21 MiB),
+	// not by anything that grows with the bytes
 	small, smallMsg := peak(512 << 20)
 	large, largeMsg := peak(2 << 30)
 	t.Log(smallMsg)
 	t.Log(largeMsg)
-	if large > small+32 || large > 256 {
+	if large > small+64 || large > 256 {
 		t.Errorf("the host's memory grew with the dump: %s; %s", smallMsg, largeMsg)
 	}
 }
