@@ -160,6 +160,75 @@ type restorer struct {
 
 	bytesDone, filesDone atomic.Int64
 	bytesTotal           int64
+
+	writeback *writebacks
+}
+
+// writebacks start the kernel writing each restored file to disk as soon as it is
+// written (startWriteback), from a goroutine of their own that then closes the file.
+// Without it the data of a restore waits in the page cache for the kernel's own
+// writeback, half a minute later, or for a sync: the disk sat idle while restore
+// worked, and did all its writing afterwards (0.7-0.9 s for the benchmark's 1.4 GB).
+// The goroutine also keeps the submission, which can block on the device, off the
+// workers. Nothing waits for the writes to complete: this is no fsync.
+type writebacks struct {
+	ch   chan writeback
+	done chan struct{}
+	once sync.Once
+	err  error // of the first close that failed; read after done
+}
+
+// writeback is a restored file whose range off+n was just written.
+type writeback struct {
+	fd     uintptr
+	close  func() error
+	off, n int64
+}
+
+// writebackQueue bounds the restored files held open for their writeback.
+const writebackQueue = 128
+
+func startWritebacks() *writebacks {
+	w := &writebacks{done: make(chan struct{})}
+	if !canStartWriteback {
+		close(w.done)
+		return w
+	}
+	w.ch = make(chan writeback, writebackQueue)
+	go func() {
+		defer close(w.done)
+		for b := range w.ch {
+			startWriteback(b.fd, b.off, b.n)
+			if err := b.close(); err != nil && w.err == nil {
+				w.err = err
+			}
+		}
+	}()
+	return w
+}
+
+// closeAfter hands b's file to the writeback goroutine, which closes it; when that one
+// is behind (or there is none on this system), the file is closed at once.
+func (w *writebacks) closeAfter(b writeback) error {
+	if w.ch != nil {
+		select {
+		case w.ch <- b:
+			return nil
+		default:
+		}
+	}
+	return b.close()
+}
+
+// stop waits for the queued files and returns the first error closing one of them.
+func (w *writebacks) stop() error {
+	w.once.Do(func() {
+		if w.ch != nil {
+			close(w.ch)
+		}
+	})
+	<-w.done
+	return w.err
 }
 
 // dirCache keeps directories of the target open, so each file costs one openat relative
@@ -641,6 +710,8 @@ func (rs *restorer) lstat(rel string) (fs.FileInfo, error) {
 func (rs *restorer) execute(ctx context.Context) error {
 	rs.dirs = &dirCache{root: rs.root, fds: map[string]*os.File{}}
 	defer rs.dirs.closeAll()
+	rs.writeback = startWritebacks()
+	defer rs.writeback.stop() // after an error; a second stop is a no-op
 	for _, d := range rs.dirList {
 		if d.rel == "" {
 			continue // the target itself
@@ -685,7 +756,7 @@ func (rs *restorer) execute(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	var errs []error
+	errs := []error{rs.writeback.stop()}
 	for _, f := range rs.files {
 		if len(f.node.Content) == 0 {
 			errs = append(errs, rs.setMeta(f.rel, f.node))
@@ -861,13 +932,14 @@ func (rs *restorer) writeAt(f *restoreFile, data []byte, off int64) error {
 	if err != nil {
 		return err
 	}
-	defer fh.Close()
 	if !f.node.Sparse {
 		if _, err := fh.WriteAt(data, off); err != nil {
+			fh.Close()
 			return fmt.Errorf("%s: %w", f.rel, err)
 		}
-		return nil
+		return rs.writeback.closeAfter(writeback{fd: fh.Fd(), close: fh.Close, off: off, n: int64(len(data))})
 	}
+	defer fh.Close()
 	// Sparse file: leave all-zero blocks as holes (the file was truncated to its size).
 	for i := 0; i < len(data); {
 		n := min(len(zeroBlock), len(data)-i)

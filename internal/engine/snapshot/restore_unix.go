@@ -42,6 +42,7 @@ func (rs *restorer) writeNew(rel string, data []byte) (bool, error) {
 		return false, err
 	}
 	defer release()
+	size := int64(len(data))
 	var fd int
 	for {
 		fd, err = unix.Openat(int(d.Fd()), name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
@@ -63,10 +64,12 @@ func (rs *restorer) writeNew(rel string, data []byte) (bool, error) {
 		}
 		data = data[n:]
 	}
-	if err := unix.Close(fd); err != nil {
-		return false, &os.PathError{Op: "close", Path: rel, Err: err}
-	}
-	return false, nil
+	return false, rs.writeback.closeAfter(writeback{fd: uintptr(fd), off: 0, n: size, close: func() error {
+		if err := unix.Close(fd); err != nil {
+			return &os.PathError{Op: "close", Path: rel, Err: err}
+		}
+		return nil
+	}})
 }
 
 // inTheWay reports whether opening failed on a symlink or directory at a file's place

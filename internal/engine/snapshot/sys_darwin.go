@@ -25,3 +25,9 @@ func statOf(fi fs.FileInfo) (statFields, bool) {
 func mknodat(dirfd int, name string, mode uint32, dev int) error {
 	return fmt.Errorf("special files (FIFOs, devices) cannot be restored on darwin")
 }
+
+// canStartWriteback: no sync_file_range here; the kernel writes restored files back on
+// its own.
+const canStartWriteback = false
+
+func startWriteback(uintptr, int64, int64) {}
