@@ -131,9 +131,17 @@ running() {
 
 # start NAME EXE ARGS...: start in its own session (it outlives this script), record PID + EXE.
 start() {
-  local name=$1 exe=$2; shift 2
+  local name=$1 exe=$2 pid i; shift 2
   setsid "$@" </dev/null >"$RUN_DIR/$name.log" 2>&1 &
-  echo "$! $exe" >"$RUN_DIR/$name.pid"
+  pid=$!
+  echo "$pid $exe" >"$RUN_DIR/$name.pid"
+  # until setsid has executed the server, the child is a copy of this shell and its command
+  # line is ours: on a busy machine `running` would take it for a server that died
+  for i in $(seq 1 100); do
+    grep -qF -- "$exe" <<<"$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" && break
+    [ -r "/proc/$pid/cmdline" ] || break
+    sleep 0.05
+  done
 }
 
 # wait_ready NAME URL: poll until URL answers with any HTTP status (or the server dies).
