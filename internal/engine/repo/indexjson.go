@@ -2,11 +2,10 @@ package repo
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/compress"
-	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/jsonscan"
 )
 
 // Every command reads the whole index, and encoding/json's reflection was most of
@@ -20,53 +19,53 @@ import (
 var errIndexSlowPath = errors.New("index JSON not in the common shape")
 
 func parseIndexFile(data []byte) (indexFile, error) {
-	p := jsonParser{b: data}
+	p := jsonParser{jsonscan.Scanner{B: data}}
 	var f indexFile
-	if !p.lit(`{"version":`) {
+	if !p.Lit(`{"version":`) {
 		return f, errIndexSlowPath
 	}
-	v, ok := p.uint(63)
-	if !ok || !p.lit(`,"packs":`) {
+	v, ok := p.Uint(63)
+	if !ok || !p.Lit(`,"packs":`) {
 		return f, errIndexSlowPath
 	}
 	f.Version = int(v)
 	switch {
-	case p.lit("null"):
-	case p.lit("[]"):
+	case p.Lit("null"):
+	case p.Lit("[]"):
 		f.Packs = []indexPack{}
-	case p.lit("["):
+	case p.Lit("["):
 		for {
 			var ip indexPack
 			if !p.pack(&ip) {
 				return f, errIndexSlowPath
 			}
 			f.Packs = append(f.Packs, ip)
-			if p.lit("]") {
+			if p.Lit("]") {
 				break
 			}
-			if !p.lit(",") {
+			if !p.Lit(",") {
 				return f, errIndexSlowPath
 			}
 		}
 	default:
 		return f, errIndexSlowPath
 	}
-	if p.lit(`,"supersedes":[`) {
+	if p.Lit(`,"supersedes":[`) {
 		for {
-			s, ok := p.str()
+			s, ok := p.Str()
 			if !ok {
 				return f, errIndexSlowPath
 			}
 			f.Supersedes = append(f.Supersedes, string(s))
-			if p.lit("]") {
+			if p.Lit("]") {
 				break
 			}
-			if !p.lit(",") {
+			if !p.Lit(",") {
 				return f, errIndexSlowPath
 			}
 		}
 	}
-	if !p.lit("}") || p.i != len(p.b) {
+	if !p.Lit("}") || p.I != len(p.B) {
 		return f, errIndexSlowPath
 	}
 	return f, nil
@@ -74,28 +73,28 @@ func parseIndexFile(data []byte) (indexFile, error) {
 
 // pack consumes {"id":…,"type":…,"size":…,"blobs":[…]}, the keys in this order.
 func (p *jsonParser) pack(ip *indexPack) bool {
-	if !p.lit(`{"id":`) || !p.id(&ip.ID) || !p.lit(`,"type":`) {
+	if !p.Lit(`{"id":`) || !p.ID(&ip.ID) || !p.Lit(`,"type":`) {
 		return false
 	}
-	t, ok := p.str()
-	if !ok || !p.lit(`,"size":`) {
+	t, ok := p.Str()
+	if !ok || !p.Lit(`,"size":`) {
 		return false
 	}
 	ip.Type = string(t)
-	size, ok := p.uint(63)
-	if !ok || !p.lit(`,"blobs":`) {
+	size, ok := p.Uint(63)
+	if !ok || !p.Lit(`,"blobs":`) {
 		return false
 	}
 	ip.Size = int64(size)
 	switch {
-	case p.lit("null"):
-	case p.lit("[]"):
+	case p.Lit("null"):
+	case p.Lit("[]"):
 		ip.Blobs = []indexBlob{}
-	case p.lit("["):
+	case p.Lit("["):
 		// Blob entries are about 130 bytes: size the slice once, from what is left of
 		// the document's bytes in this pack.
 		n := 1
-		if end := bytes.IndexByte(p.b[p.i:], ']'); end > 0 {
+		if end := bytes.IndexByte(p.B[p.I:], ']'); end > 0 {
 			n = end/120 + 1
 		}
 		ip.Blobs = make([]indexBlob, 0, n)
@@ -105,110 +104,42 @@ func (p *jsonParser) pack(ip *indexPack) bool {
 				return false
 			}
 			ip.Blobs = append(ip.Blobs, b)
-			if p.lit("]") {
+			if p.Lit("]") {
 				break
 			}
-			if !p.lit(",") {
+			if !p.Lit(",") {
 				return false
 			}
 		}
 	default:
 		return false
 	}
-	return p.lit("}")
+	return p.Lit("}")
 }
 
 // blob consumes {"id":…,"offset":…,"length":…,"raw":…,"codec":…}, in this order.
 func (p *jsonParser) blob(b *indexBlob) bool {
-	if !p.lit(`{"id":`) || !p.id(&b.ID) || !p.lit(`,"offset":`) {
+	if !p.Lit(`{"id":`) || !p.ID(&b.ID) || !p.Lit(`,"offset":`) {
 		return false
 	}
 	var v [3]uint64
 	var ok bool
-	if v[0], ok = p.uint(32); !ok || !p.lit(`,"length":`) {
+	if v[0], ok = p.Uint(32); !ok || !p.Lit(`,"length":`) {
 		return false
 	}
-	if v[1], ok = p.uint(32); !ok || !p.lit(`,"raw":`) {
+	if v[1], ok = p.Uint(32); !ok || !p.Lit(`,"raw":`) {
 		return false
 	}
-	if v[2], ok = p.uint(32); !ok || !p.lit(`,"codec":`) {
+	if v[2], ok = p.Uint(32); !ok || !p.Lit(`,"codec":`) {
 		return false
 	}
-	c, ok := p.uint(8)
+	c, ok := p.Uint(8)
 	if !ok {
 		return false
 	}
 	b.Offset, b.Length, b.Raw, b.Codec = uint32(v[0]), uint32(v[1]), uint32(v[2]), compress.Codec(c)
-	return p.lit("}")
+	return p.Lit("}")
 }
 
 // jsonParser reads the few JSON forms the fast paths accept.
-type jsonParser struct {
-	b []byte
-	i int
-}
-
-// lit consumes s if the input continues with it.
-func (p *jsonParser) lit(s string) bool {
-	if len(p.b)-p.i >= len(s) && string(p.b[p.i:p.i+len(s)]) == s {
-		p.i += len(s)
-		return true
-	}
-	return false
-}
-
-// str consumes a string of printable ASCII without escapes and returns its contents (a
-// slice of the input). Index files hold nothing else.
-func (p *jsonParser) str() ([]byte, bool) {
-	if p.i >= len(p.b) || p.b[p.i] != '"' {
-		return nil, false
-	}
-	start := p.i + 1
-	end := bytes.IndexByte(p.b[start:], '"')
-	if end < 0 {
-		return nil, false
-	}
-	s := p.b[start : start+end]
-	for _, c := range s {
-		if c < 0x20 || c == '\\' || c >= 0x80 {
-			return nil, false
-		}
-	}
-	p.i = start + end + 1
-	return s, true
-}
-
-// uint consumes a non-negative integer in JSON's form (no sign, fraction, exponent or
-// leading zero) below 1<<bits.
-func (p *jsonParser) uint(bits int) (uint64, bool) {
-	start := p.i
-	var v uint64
-	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
-		d := uint64(p.b[p.i] - '0')
-		if v > (1<<64-1-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
-		p.i++
-	}
-	n := p.i - start
-	if n == 0 || n > 1 && p.b[start] == '0' || bits < 64 && v >= 1<<bits {
-		return 0, false
-	}
-	if p.i < len(p.b) {
-		if c := p.b[p.i]; c == '.' || c == 'e' || c == 'E' {
-			return 0, false
-		}
-	}
-	return v, true
-}
-
-// id consumes an id: 64 hex digits in a string (what crypto.ID.UnmarshalText takes).
-func (p *jsonParser) id(id *crypto.ID) bool {
-	s, ok := p.str()
-	if !ok || len(s) != 2*crypto.IDSize {
-		return false
-	}
-	_, err := hex.Decode(id[:], s)
-	return err == nil
-}
+type jsonParser struct{ jsonscan.Scanner }

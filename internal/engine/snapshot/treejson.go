@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/jsonscan"
 )
 
 // Trees are JSON (docs/repository-format.md, "Trees"), and encoding/json's reflection
@@ -154,21 +155,21 @@ var errSlowPath = errors.New("tree JSON not in the common shape")
 
 // parseTree decodes what appendTree writes, and returns errSlowPath for anything else.
 func parseTree(data []byte) (*Tree, error) {
-	p := treeParser{b: data}
-	if !p.lit(`{"nodes":`) {
+	p := treeParser{jsonscan.Scanner{B: data}}
+	if !p.Lit(`{"nodes":`) {
 		return nil, errSlowPath
 	}
 	t := &Tree{}
-	if p.lit("null") {
-		if !p.lit("}") || p.i != len(p.b) {
+	if p.Lit("null") {
+		if !p.Lit("}") || p.I != len(p.B) {
 			return nil, errSlowPath
 		}
 		return t, nil
 	}
-	if !p.lit("[") {
+	if !p.Lit("[") {
 		return nil, errSlowPath
 	}
-	if p.lit("]") {
+	if p.Lit("]") {
 		t.Nodes = []*Node{}
 	} else {
 		// One node per 300 bytes or so: allocate the nodes in one go.
@@ -184,95 +185,21 @@ func parseTree(data []byte) (*Tree, error) {
 				return nil, err
 			}
 			t.Nodes = append(t.Nodes, n)
-			if p.lit("]") {
+			if p.Lit("]") {
 				break
 			}
-			if !p.lit(",") {
+			if !p.Lit(",") {
 				return nil, errSlowPath
 			}
 		}
 	}
-	if !p.lit("}") || p.i != len(p.b) {
+	if !p.Lit("}") || p.I != len(p.B) {
 		return nil, errSlowPath
 	}
 	return t, nil
 }
 
-type treeParser struct {
-	b []byte
-	i int
-}
-
-// lit consumes s if the input continues with it.
-func (p *treeParser) lit(s string) bool {
-	if len(p.b)-p.i >= len(s) && string(p.b[p.i:p.i+len(s)]) == s {
-		p.i += len(s)
-		return true
-	}
-	return false
-}
-
-// str consumes a string without escapes or control characters, in valid UTF-8, and
-// returns its contents (a slice of the input).
-func (p *treeParser) str() ([]byte, bool) {
-	if p.i >= len(p.b) || p.b[p.i] != '"' {
-		return nil, false
-	}
-	start := p.i + 1
-	end := bytes.IndexByte(p.b[start:], '"')
-	if end < 0 {
-		return nil, false
-	}
-	s := p.b[start : start+end]
-	ascii := true
-	for _, c := range s {
-		if c < 0x20 || c == '\\' {
-			return nil, false
-		}
-		if c >= utf8.RuneSelf {
-			ascii = false
-		}
-	}
-	if !ascii && !utf8.Valid(s) {
-		return nil, false
-	}
-	p.i = start + end + 1
-	return s, true
-}
-
-// uint consumes a non-negative integer in JSON's form (no sign, fraction, exponent or
-// leading zero) that fits in bits.
-func (p *treeParser) uint(bits int) (uint64, bool) {
-	start := p.i
-	var v uint64
-	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
-		d := uint64(p.b[p.i] - '0')
-		if v > (1<<64-1-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
-		p.i++
-	}
-	n := p.i - start
-	if n == 0 || n > 1 && p.b[start] == '0' || bits < 64 && v >= 1<<bits {
-		return 0, false
-	}
-	if p.i < len(p.b) {
-		if c := p.b[p.i]; c == '.' || c == 'e' || c == 'E' {
-			return 0, false
-		}
-	}
-	return v, true
-}
-
-func (p *treeParser) id(id *crypto.ID) bool {
-	s, ok := p.str()
-	if !ok || len(s) != 2*crypto.IDSize {
-		return false
-	}
-	_, err := hex.Decode(id[:], s)
-	return err == nil
-}
+type treeParser struct{ jsonscan.Scanner }
 
 // Node keys, as bits of the set of keys seen.
 const (
@@ -346,22 +273,22 @@ func nodeKey(k []byte) int {
 }
 
 func (p *treeParser) node(n *Node) error {
-	if !p.lit("{") {
+	if !p.Lit("{") {
 		return errSlowPath
 	}
 	seen := 0
 	for first := true; ; first = false {
-		if p.lit("}") {
+		if p.Lit("}") {
 			if first {
 				return errSlowPath // {} is valid, but never written
 			}
 			return nil
 		}
-		if !first && !p.lit(",") {
+		if !first && !p.Lit(",") {
 			return errSlowPath
 		}
-		k, ok := p.str()
-		if !ok || !p.lit(":") {
+		k, ok := p.Str()
+		if !ok || !p.Lit(":") {
 			return errSlowPath
 		}
 		key := nodeKey(k)
@@ -381,7 +308,7 @@ func (p *treeParser) value(n *Node, key int) bool {
 	switch key {
 	case keyName, keyType, keyUser, keyGroup, keyLinkTarget:
 		var s []byte
-		if s, ok = p.str(); ok {
+		if s, ok = p.Str(); ok {
 			v := string(s)
 			switch key {
 			case keyName:
@@ -398,7 +325,7 @@ func (p *treeParser) value(n *Node, key int) bool {
 		}
 	case keyNameRaw:
 		var s []byte
-		if s, ok = p.str(); ok {
+		if s, ok = p.Str(); ok {
 			n.NameRaw = make([]byte, base64.StdEncoding.DecodedLen(len(s)))
 			var m int
 			m, err := base64.StdEncoding.Decode(n.NameRaw, s)
@@ -406,7 +333,7 @@ func (p *treeParser) value(n *Node, key int) bool {
 		}
 	case keyMode, keyUID, keyGID:
 		var v uint64
-		if v, ok = p.uint(32); ok {
+		if v, ok = p.Uint(32); ok {
 			switch key {
 			case keyMode:
 				n.Mode = fs.FileMode(v)
@@ -418,7 +345,7 @@ func (p *treeParser) value(n *Node, key int) bool {
 		}
 	case keySize, keyInode, keyDevid, keyLinks, keyRdev:
 		var v uint64
-		if v, ok = p.uint(64); ok {
+		if v, ok = p.Uint(64); ok {
 			switch key {
 			case keySize:
 				n.Size = v
@@ -434,7 +361,7 @@ func (p *treeParser) value(n *Node, key int) bool {
 		}
 	case keyMtime, keyAtime, keyCtime:
 		var s []byte
-		if s, ok = p.str(); ok {
+		if s, ok = p.Str(); ok {
 			t := &n.ModTime
 			if key == keyAtime {
 				t = &n.AccessTime
@@ -444,35 +371,35 @@ func (p *treeParser) value(n *Node, key int) bool {
 			ok = t.UnmarshalText(s) == nil // what Time.UnmarshalJSON runs on the string
 		}
 	case keySparse:
-		if p.lit("true") {
+		if p.Lit("true") {
 			n.Sparse, ok = true, true
 		} else {
-			ok = p.lit("false")
+			ok = p.Lit("false")
 		}
 	case keyContent:
-		if !p.lit("[") {
+		if !p.Lit("[") {
 			return false
 		}
-		if p.lit("]") {
+		if p.Lit("]") {
 			n.Content = []crypto.ID{}
 			return true
 		}
 		for {
 			var id crypto.ID
-			if !p.id(&id) {
+			if !p.ID(&id) {
 				return false
 			}
 			n.Content = append(n.Content, id)
-			if p.lit("]") {
+			if p.Lit("]") {
 				return true
 			}
-			if !p.lit(",") {
+			if !p.Lit(",") {
 				return false
 			}
 		}
 	case keySubtree:
 		n.Subtree = new(crypto.ID)
-		ok = p.id(n.Subtree)
+		ok = p.ID(n.Subtree)
 	}
 	return ok
 }
