@@ -94,12 +94,7 @@ func ResolveHosts(ctx context.Context, c kubernetes.Interface, ns string, cfg ap
 		if err != nil {
 			return nil, notFound(err)
 		}
-		mp := cfg.MountPath
-		if mp == "" {
-			mp = "/data"
-		}
-		h := Host{Name: SingleHost(cfg.Alias), Mounts: []HostMount{{Volume: "data", MountPath: mp,
-			Source: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name, ReadOnly: true}}}}}
+		h, mp := pvcHost(cfg.Alias, pvc.Name, cfg.MountPath, true)
 		for _, p := range cfg.Paths {
 			if !under(p, mp) {
 				h.Err = fmt.Errorf("path %s is not below %s, where pvc/%s is mounted: give paths under the mount path (--mount-path)", p, mp, pvc.Name)
@@ -117,6 +112,16 @@ func ResolveHosts(ctx context.Context, c kubernetes.Interface, ns string, cfg ap
 	default:
 		return nil, fmt.Errorf("target kind %q is not supported: want deployment, statefulset, daemonset, replicaset, replicationcontroller or pvc", t.Kind)
 	}
+}
+
+// pvcHost is the one host of a pvc target: the claim mounted at mountPath (default
+// /data), which it also returns.
+func pvcHost(alias, claim, mountPath string, readOnly bool) (Host, string) {
+	if mountPath == "" {
+		mountPath = "/data"
+	}
+	return Host{Name: SingleHost(alias), Mounts: []HostMount{{Volume: "data", MountPath: mountPath,
+		Source: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim, ReadOnly: readOnly}}}}}, mountPath
 }
 
 // buildHost makes the host named name from a pod template; claimOf names the claim of a

@@ -48,12 +48,7 @@ func ResolveRestoreHosts(ctx context.Context, c kubernetes.Interface, ns string,
 		if err != nil {
 			return nil, notFound(err)
 		}
-		mp := cfg.MountPath
-		if mp == "" {
-			mp = "/data"
-		}
-		h := Host{Name: SingleHost(cfg.Alias), Mounts: []HostMount{{Volume: "data", MountPath: mp,
-			Source: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name}}}}}
+		h, _ := pvcHost(cfg.Alias, pvc.Name, cfg.MountPath, false)
 		h.Err = claimWritable(pvc)
 		if h.Err == nil && hasMode(pvc, corev1.ReadWriteOnce) {
 			if node, err := nodeUsingClaim(ctx, c, ns, pvc.Name); err == nil && node != "" {
