@@ -6,6 +6,7 @@
 #   make test          vet, gofmt, unit tests, then e2e on a cluster it starts and stops
 #   make e2e           e2e tests only, against a running cluster
 #   make demo          cluster up, sample workload, backup and restore
+#   make soak          the long part of the reliability suite (test/soak, docs/reliability.md)
 #   make dist          release archives, job image and checksums in dist/ (reproducible)
 #   make krew-manifest krew/stash.yaml with the sha256 of each archive in dist/
 
@@ -34,7 +35,7 @@ CLUSTER := $(CURDIR)/test/cluster
 export STASH_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kubectl-stash
 CLUSTER_DIR := $(STASH_CACHE_DIR)/cluster
 
-.PHONY: all build image test-images cluster-up cluster-down kubeconfig kubectl-path test unit e2e vet fmt-check verify demo clean
+.PHONY: all build image test-images cluster-up cluster-down kubeconfig kubectl-path test unit e2e vet fmt-check verify demo soak clean
 
 all: build
 
@@ -98,6 +99,9 @@ test:
 
 demo:
 	bash test/demo.sh
+
+soak: build
+	bash test/soak/soak.sh
 
 clean:
 	rm -rf $(BIN) $(DIST)
