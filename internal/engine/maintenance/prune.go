@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/crashpoint"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/snapshot"
@@ -113,6 +114,7 @@ func Prune(ctx context.Context, r *repo.Repository, opts PruneOptions) (*PruneSt
 		p.stats.PacksAfter = p.stats.PacksBefore
 		return &p.stats, nil
 	}
+	crashpoint.Hit(crashpoint.PrunePlanned)
 
 	// 1. repack: the used blobs of mixed packs go into new packs, uploaded in full
 	var written int64
@@ -141,6 +143,7 @@ func Prune(ctx context.Context, r *repo.Repository, opts PruneOptions) (*PruneSt
 	if _, err := r.WriteIndexFiles(ctx, keep, list.IndexFiles); err != nil {
 		return nil, err
 	}
+	crashpoint.Hit(crashpoint.PruneIndexWritten)
 	if err := r.DeleteIndexFiles(ctx, list.IndexFiles); err != nil {
 		return nil, err
 	}
@@ -148,6 +151,7 @@ func Prune(ctx context.Context, r *repo.Repository, opts PruneOptions) (*PruneSt
 	if err := r.DeletePacks(ctx, p.delete); err != nil {
 		return nil, err
 	}
+	crashpoint.Hit(crashpoint.PruneDone)
 	p.stats.BytesReclaimed = p.deleteBytes - written
 	p.stats.BytesAfter = p.stats.BytesBefore - p.stats.BytesReclaimed
 	p.stats.PacksAfter = len(keep)

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/compress"
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/crashpoint"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
 	"github.com/kubectl-stash/kubectl-stash/internal/store"
 )
@@ -193,6 +194,7 @@ func (r *Repository) writeIndex(ctx context.Context, packs []indexPack) error {
 	if err := r.be.PutIfAbsent(ctx, indexPrefix+id.String(), sealed); err != nil && !isExists(err) {
 		return fmt.Errorf("write index: %w", err)
 	}
+	crashpoint.Hit(crashpoint.BackupIndexWritten)
 	r.cache.add(cacheIndex, id, sealed)
 	r.markIndexSeen(indexPrefix + id.String())
 	return nil

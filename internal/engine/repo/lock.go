@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/crashpoint"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
 	"github.com/kubectl-stash/kubectl-stash/internal/store"
 )
@@ -68,6 +69,7 @@ func (r *Repository) lockAt(ctx context.Context, exclusive bool, now func() time
 	if err := l.write(ctx); err != nil {
 		return nil, err
 	}
+	crashpoint.Hit(crashpoint.LockWritten)
 	// Written first, checked second: of two racing operations at least one sees the other.
 	others, err := r.Locks(ctx)
 	if err != nil {

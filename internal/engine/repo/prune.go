@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/crashpoint"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
 	"github.com/kubectl-stash/kubectl-stash/internal/store"
 )
@@ -180,6 +181,7 @@ func (r *Repository) writePack(ctx context.Context, t BlobType, blobs []byte, en
 	if err := r.be.PutIfAbsent(ctx, PackKey(t, id), data); err != nil && !isExists(err) {
 		return PackInfo{}, fmt.Errorf("upload pack: %w", err)
 	}
+	crashpoint.Hit(crashpoint.PrunePackRepacked)
 	if t == TreeBlob {
 		r.cache.add(cacheTree, id, data)
 	}
@@ -233,6 +235,7 @@ func (r *Repository) WriteIndexFiles(ctx context.Context, packs []PackInfo, supe
 // deleted it.
 func (r *Repository) DeleteIndexFiles(ctx context.Context, keys []string) error {
 	return r.deleteAll(ctx, keys, func(k string) {
+		crashpoint.Hit(crashpoint.PruneIndexDeleted)
 		if id, err := crypto.ParseID(strings.TrimPrefix(k, indexPrefix)); err == nil {
 			r.cache.remove(cacheIndex, id)
 		}
@@ -249,6 +252,7 @@ func (r *Repository) DeletePacks(ctx context.Context, packs []PackObject) error 
 		byKey[keys[i]] = p
 	}
 	return r.deleteAll(ctx, keys, func(k string) {
+		crashpoint.Hit(crashpoint.PrunePackDeleted)
 		if p := byKey[k]; p.Type == TreeBlob {
 			r.cache.remove(cacheTree, p.ID)
 		}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/compress"
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/crashpoint"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
 	"github.com/kubectl-stash/kubectl-stash/internal/store"
 )
@@ -297,6 +298,9 @@ func (r *Repository) addToPack(ctx context.Context, t BlobType, e indexBlob, sea
 		full, s.p = p, nil
 	}
 	s.mu.Unlock()
+	if t == DataBlob && full == nil {
+		crashpoint.Hit(crashpoint.BackupPackPartial)
+	}
 	if full != nil {
 		return r.upload(ctx, full)
 	}
@@ -415,6 +419,7 @@ func (r *Repository) storePack(ctx context.Context, p *packer) error {
 			return fmt.Errorf("upload pack: %w", err)
 		}
 	}
+	crashpoint.Hit(crashpoint.BackupPackStored)
 	r.uploaded.Add(size)
 	ip := indexPack{ID: id, Type: p.typ.String(), Size: size, Blobs: p.entries}
 	r.idx.addPack(ip)
@@ -466,6 +471,7 @@ func (r *Repository) Flush(ctx context.Context) error {
 	toWrite := r.donePacks
 	r.donePacks = nil
 	r.doneMu.Unlock()
+	crashpoint.Hit(crashpoint.BackupPacksFlushed)
 	return r.writeIndex(ctx, toWrite)
 }
 

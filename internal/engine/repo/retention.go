@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/crashpoint"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
 )
 
@@ -242,6 +243,7 @@ func (r *Repository) Forget(ctx context.Context, f Filter, p RetentionPolicy, dr
 			if err := r.RemoveSnapshot(gctx, sn.ID); err != nil {
 				return err
 			}
+			crashpoint.Hit(crashpoint.ForgetSnapshotRemoved)
 			done[i] = true
 			return nil
 		})

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/chunker"
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/crashpoint"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
 )
@@ -174,6 +175,7 @@ func Backup(ctx context.Context, r *repo.Repository, paths []string, opts Backup
 	if err := r.SaveSnapshot(ctx, sn); err != nil {
 		return nil, err
 	}
+	crashpoint.Hit(crashpoint.BackupSnapshotSaved)
 	st := a.status()
 	st.ScanDone = true
 	opts.Progress.Done(st)
@@ -608,6 +610,7 @@ func (a *archiver) saveFile(ctx context.Context, ch *chunker.Chunker, buf *[]byt
 				return repoError{err}
 			}
 		}
+		crashpoint.Hit(crashpoint.BackupChunk)
 		content = append(content, id)
 		read += uint64(len(chunk))
 		a.bytesDone.Add(int64(len(chunk)))
