@@ -14,6 +14,10 @@
 # Usage: up.sh                 build what is missing, start the cluster
 #        up.sh import TARBALL  import an image tarball (OCI layout or docker archive) into
 #                              the running cluster's containerd
+#        up.sh stop|start|restart kube-apiserver|kubelet
+#                              stop (SIGTERM to the PID this script started, wait for its
+#                              exit) or start one component of the running cluster: the
+#                              reliability tests' cluster faults (docs/reliability.md)
 #
 # Env knobs:
 #   CLUSTER_DIR   (default: ~/.cache/kubectl-stash/cluster)   all state lives here
@@ -576,7 +580,9 @@ check_ports_free() {
 }
 # write stdin to $1 only if the content differs (kube-proxy exits when its config file changes)
 wic() { local t; t=$(mktemp "$1.XXXX"); cat > "$t"; if cmp -s "$t" "$1"; then rm -f "$t"; else mv "$t" "$1"; fi; }
-running() { [ -f $PIDS/$1.pid ] && kill -0 "$(cat $PIDS/$1.pid)" 2>/dev/null; }
+# alive PID: the process exists and is not a zombie waiting to be reaped
+alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' /proc/$1/stat 2>/dev/null)" != Z ]; }
+running() { [ -f $PIDS/$1.pid ] && alive "$(cat $PIDS/$1.pid)"; }
 start() { # name cmd...   (detached, own session, pid file, log file)
   local n=$1; shift
   if running $n; then log "$n already running (pid $(cat $PIDS/$n.pid))"; return 0; fi
@@ -804,6 +810,36 @@ dns_ok() { # send one DNS query for kubernetes.default.svc.cluster.local to the 
 svc_programmed() { grep -q -- "$1" <<<"$(iptables -w -t nat -S KUBE-SERVICES 2>/dev/null)"; }
 
 # ---------------------------------------------------------------- main
+# component stop|start|restart NAME: one component of the running cluster, by the PID file
+# this script wrote when it started it (never by name: another cluster may run here).
+component() {
+  local action=$1 n=$2
+  case $n in kube-apiserver|kubelet) ;; *) die "component $n: only kube-apiserver and kubelet can be stopped and started";; esac
+  [ -f $RUN/node-ip ] || die "the cluster is not running (no $RUN/node-ip): run 'make cluster-up' first"
+  NODE_IP=$(cat $RUN/node-ip)
+  if [ $action != start ]; then
+    if running $n; then
+      local pid; pid=$(cat $PIDS/$n.pid)
+      # SIGTERM, and SIGKILL after 5 s: the API server's graceful shutdown would otherwise
+      # keep serving for a while, and the tests want the component gone now
+      kill -TERM "$pid"
+      local i; for i in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
+      if alive "$pid"; then kill -KILL "$pid"; for i in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done; fi
+      alive "$pid" && die "$n (pid $pid) did not exit"
+      log "stopped $n (pid $pid)"
+    else
+      log "$n was not running"
+    fi
+  fi
+  [ $action = stop ] && return 0
+  case $n in
+    kube-apiserver) start_apiserver
+      wait_for "kube-apiserver /readyz" 120 curl -sf --cacert $PKI/ca.crt https://127.0.0.1:6443/readyz ;;
+    kubelet) start_kubelet
+      wait_for "node $NODE_NAME Ready" 120 $BIN/kubectl --kubeconfig=$RUN/admin.kubeconfig wait --for=condition=Ready node/$NODE_NAME --timeout=2s ;;
+  esac
+}
+
 main() {
   if [ "${1:-}" = import ]; then
     [ $# -eq 2 ] && [ -f "$2" ] || die "usage: up.sh import IMAGE.tar (an existing file)"
@@ -812,6 +848,10 @@ main() {
     log "imported $2: $(ctr --address $CTRD_SOCK -n k8s.io images ls -q | grep -v '^sha256:' | grep -v -e pause -e coredns | tr '\n' ' ')"
     return
   fi
+  case "${1:-}" in stop|start|restart)
+    [ $# -eq 2 ] || die "usage: up.sh stop|start|restart kube-apiserver|kubelet"
+    component "$1" "$2"; return ;;
+  esac
   if [ "${1:-}" = image ]; then shift; [ $# -ge 2 ] || die "usage: up.sh image REF STATIC_BINARY [ENTRYPOINT]"; load_image "$@"; return; fi
   [ "$(id -u)" = 0 ] || die "must run as root"
   need_pkgs
