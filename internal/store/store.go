@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"gocloud.dev/blob"
@@ -140,8 +141,11 @@ func (s *Store) getRange(ctx context.Context, op, key string, offset, length int
 }
 
 // NewRangeReader opens length bytes of key from offset for streaming (length < 0:
-// to the end). Opening is retried; errors while reading are not, and name the
-// Store and key. The caller must Close the reader.
+// to the end). Opening is retried; so is a download that breaks with a transient
+// error (a reset connection, a body cut short), by opening the rest of the range
+// again, at most MaxAttempts-1 times per reader: repository objects are written once,
+// so the rest is the rest of the same bytes. Errors name the Store and key. The
+// caller must Close the reader.
 func (s *Store) NewRangeReader(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
 	if offset < 0 {
 		return nil, fmt.Errorf("%s: %s %q: negative offset %d", s.url, opRead, key, offset)
@@ -155,23 +159,66 @@ func (s *Store) NewRangeReader(ctx context.Context, key string, offset, length i
 	if err != nil {
 		return nil, s.fail(ctx, opRead, key, err, false)
 	}
-	return &reader{r: r, s: s, ctx: ctx, key: key}, nil
+	return &reader{r: r, s: s, ctx: ctx, key: key, offset: offset, length: length}, nil
 }
 
-// reader names the Store and key in the errors of a streaming read.
+// reader resumes a streaming read that breaks, and names the Store and key in its
+// errors.
 type reader struct {
 	r   io.ReadCloser
 	s   *Store
 	ctx context.Context
 	key string
+	// offset and length are the part of the range not read yet (length < 0: to the end).
+	offset, length int64
+	// resumes counts the times the rest of the range was opened again.
+	resumes int
+	// err is the error that ended the read, returned again by every later Read.
+	err error
 }
 
 func (r *reader) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if err != nil && err != io.EOF {
-		err = r.s.fail(r.ctx, opRead, r.key, err, false)
+	if r.err != nil {
+		return 0, r.err
 	}
-	return n, err
+	for {
+		n, err := r.r.Read(p)
+		r.offset += int64(n)
+		if r.length > 0 {
+			r.length -= int64(n)
+		}
+		if err == nil || err == io.EOF {
+			return n, err
+		}
+		if r.length == 0 {
+			return n, io.EOF // every byte asked for arrived; the break came after them
+		}
+		if r.resumes+1 >= r.s.opts.MaxAttempts || !transient(r.ctx, err) {
+			r.err = r.s.fail(r.ctx, opRead, r.key, err, false)
+			return n, r.err
+		}
+		r.resumes++
+		_ = r.r.Close() // broken already; its error says nothing more
+		if serr := r.s.opts.Sleep(r.ctx, r.s.opts.backoff(r.resumes-1)); serr != nil && r.ctx.Err() != nil {
+			r.err = r.s.fail(r.ctx, opRead, r.key, err, false)
+			return n, r.err
+		}
+		var rest io.ReadCloser
+		oerr := r.s.retry(r.ctx, func(ctx context.Context, _ int) error {
+			var err error
+			rest, err = r.s.be.NewRangeReader(ctx, r.key, r.offset, r.length)
+			return err
+		})
+		if oerr != nil {
+			r.r = io.NopCloser(strings.NewReader("")) // the broken one is closed
+			r.err = r.s.fail(r.ctx, opRead, r.key, fmt.Errorf("resuming at %d after %w: %w", r.offset, err, oerr), false)
+			return n, r.err
+		}
+		r.r = rest
+		if n > 0 {
+			return n, nil
+		}
+	}
 }
 
 func (r *reader) Close() error {
