@@ -188,10 +188,25 @@ type KDFParams struct {
 // once per job. (This program computes it in 16 MiB, see scryptKey; a guesser can too.)
 var DefaultKDF = KDFParams{N: 1 << 16, R: 8, P: 1}
 
-// Validate rejects parameters scrypt refuses, or so low they protect nothing.
+// Bounds of the cost a key file may ask for. A key file is the one object a program
+// reads without authenticating it, so its parameters are whatever a writer to the bucket
+// put there: unbounded, r alone could ask for gigabytes (scrypt takes 128·N·r bytes) and p
+// for days of work, before the password is even tried. 8 times DefaultKDF's memory
+// (128 MiB as this program computes it) and 32 times its work leave room to raise the
+// default.
+const (
+	maxKDFMemory = 1 << 22 // N·r
+	maxKDFWork   = 1 << 24 // N·r·p
+)
+
+// Validate rejects parameters scrypt refuses, so low they protect nothing, or so high
+// that deriving the key would exhaust memory or time.
 func (p KDFParams) Validate() error {
 	if p.N < 1<<10 || p.N&(p.N-1) != 0 || p.R < 1 || p.P < 1 || p.N > 1<<24 {
 		return fmt.Errorf("invalid scrypt parameters N=%d r=%d p=%d (N a power of two between 2^10 and 2^24, r and p at least 1)", p.N, p.R, p.P)
+	}
+	if mem := uint64(p.N) * uint64(p.R); mem > maxKDFMemory || mem*uint64(p.P) > maxKDFWork {
+		return fmt.Errorf("invalid scrypt parameters N=%d r=%d p=%d: N·r at most 2^22 and N·r·p at most 2^24", p.N, p.R, p.P)
 	}
 	return nil
 }

@@ -32,6 +32,11 @@ const (
 // DefaultPackSize is where packs are cut: few object-store requests, little memory.
 const DefaultPackSize = 16 << 20
 
+// MaxPackSize bounds the pack size a config may set: a backup holds a few packs in
+// memory, so a config (sealed, but written by whoever has the key) saying gigabytes would
+// make every backup allocate them.
+const MaxPackSize = 128 << 20
+
 // Config is the repository's sealed configuration.
 type Config struct {
 	Version int       `json:"version"`
@@ -91,6 +96,9 @@ func Init(ctx context.Context, b Backend, password []byte, opts InitOptions, ro 
 	}
 	if err := opts.Chunker.Validate(); err != nil {
 		return nil, err
+	}
+	if opts.PackSize < 0 || opts.PackSize > MaxPackSize {
+		return nil, fmt.Errorf("pack size %d is not between 1 and %d bytes", opts.PackSize, MaxPackSize)
 	}
 	if _, err := compress.ParseCodec(opts.Compression); err != nil {
 		return nil, err
@@ -237,6 +245,14 @@ func Open(ctx context.Context, b Backend, password []byte, ro Options) (*Reposit
 		}
 		if cfg.Version > FormatVersion {
 			return nil, fmt.Errorf("%s: repository format version %d is newer than this program's (%d): upgrade kubectl-stash", b.URL(), cfg.Version, FormatVersion)
+		}
+		// Init writes only parameters that pass these checks; anything else would make a
+		// backup allocate what the config says, or chunk with sizes the chunker refuses.
+		if err := cfg.Chunker.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: config: %w", b.URL(), err)
+		}
+		if cfg.PackSize > MaxPackSize {
+			return nil, fmt.Errorf("%s: config: pack size %d is above %d bytes", b.URL(), cfg.PackSize, MaxPackSize)
 		}
 		// The key derivation used tens of MiB for a moment: give them back now, so they do
 		// not stay in the process's footprint for the whole backup.
