@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -539,6 +540,12 @@ func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del, inc, abs
 				off += int64(e.Raw)
 				f.remaining.Add(1)
 			}
+			// A backup records the bytes it read as the size, so the two agree; a tree
+			// where they do not is damaged or crafted, and its size (up to 2^64) must
+			// not become a file's length.
+			if uint64(off) != n.Size {
+				return fmt.Errorf("%s: its content has %d bytes, its size says %d: the tree is damaged", rel, off, n.Size)
+			}
 		case TypeSymlink, TypeFIFO, TypeCharDev, TypeBlockDev:
 			rs.materialize()
 			if n.Type == TypeSymlink && exErr == nil && existing.Mode()&fs.ModeSymlink != 0 && existing.ModTime().Equal(n.ModTime) {
@@ -854,16 +861,24 @@ func (rs *restorer) restorePack(ctx context.Context, p *packWork, b *packBufs) e
 		bn *blobNeed
 	}
 	items := make([]item, 0, len(p.blobs))
-	lo, hi := uint32(1<<32-1), uint32(0)
+	lo, hi := int64(1<<32-1), int64(0) // in 64 bits: offset+length of an index entry may pass 2^32
 	for id, bn := range p.blobs {
 		items = append(items, item{id, bn})
-		lo = min(lo, bn.entry.Offset)
-		hi = max(hi, bn.entry.Offset+bn.entry.Length)
+		lo = min(lo, int64(bn.entry.Offset))
+		hi = max(hi, int64(bn.entry.Offset)+int64(bn.entry.Length))
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].bn.entry.Offset < items[j].bn.entry.Offset })
-	rd, err := rs.r.Backend().NewRangeReader(ctx, repo.PackKey(p.typ, p.pack), int64(lo), int64(hi-lo))
+	// Errors name the files a blob was for: who reads them needs to know what is lost.
+	paths := func(bn *blobNeed) string {
+		var paths []string
+		for _, t := range bn.targets {
+			paths = append(paths, t.file.rel)
+		}
+		return strings.Join(paths, ", ")
+	}
+	rd, err := rs.r.Backend().NewRangeReader(ctx, repo.PackKey(p.typ, p.pack), lo, hi-lo)
 	if err != nil {
-		return fmt.Errorf("pack %s: %w", p.pack.Short(), err)
+		return fmt.Errorf("%s: pack %s: %w", paths(items[0].bn), p.pack.Short(), err)
 	}
 	defer rd.Close()
 	if b.rd == nil {
@@ -875,27 +890,23 @@ func (rs *restorer) restorePack(ctx context.Context, p *packWork, b *packBufs) e
 	pos := lo
 	for _, it := range items {
 		e := it.bn.entry
-		if e.Offset < pos {
-			return fmt.Errorf("pack %s: blob %s overlaps the one before it in the index", p.pack.Short(), it.id.Short())
+		if int64(e.Offset) < pos {
+			return fmt.Errorf("%s: pack %s: blob %s overlaps the one before it in the index", paths(it.bn), p.pack.Short(), it.id.Short())
 		}
-		if _, err := b.rd.Discard(int(e.Offset - pos)); err != nil { // blobs not needed
-			return fmt.Errorf("pack %s: reading at %d: %w", p.pack.Short(), pos, err)
+		if _, err := b.rd.Discard(int(int64(e.Offset) - pos)); err != nil { // blobs not needed
+			return fmt.Errorf("%s: pack %s: reading at %d: %w", paths(it.bn), p.pack.Short(), pos, err)
 		}
-		if cap(b.sealed) < int(e.Length) {
-			b.sealed = make([]byte, e.Length)
+		sealed, err := readSealed(b.rd, int(e.Length), b.sealed)
+		if cap(sealed) > cap(b.sealed) {
+			b.sealed = sealed[:0]
 		}
-		sealed := b.sealed[:e.Length]
-		if _, err := io.ReadFull(b.rd, sealed); err != nil {
-			return fmt.Errorf("pack %s: reading %d bytes at %d: %w", p.pack.Short(), e.Length, e.Offset, err)
+		if err != nil {
+			return fmt.Errorf("%s: pack %s: reading %d bytes at %d: %w", paths(it.bn), p.pack.Short(), e.Length, e.Offset, err)
 		}
-		pos = e.Offset + e.Length
+		pos = int64(e.Offset) + int64(e.Length)
 		plain, err := rs.r.OpenBlob(it.id, e, sealed, b.plain)
 		if err != nil {
-			var paths []string
-			for _, t := range it.bn.targets {
-				paths = append(paths, t.file.rel)
-			}
-			return fmt.Errorf("%s: %w", strings.Join(paths, ", "), err)
+			return fmt.Errorf("%s: %w", paths(it.bn), err)
 		}
 		if e.Codec != compress.None && cap(plain) > cap(b.plain) {
 			b.plain = plain[:0]
@@ -925,6 +936,32 @@ func (rs *restorer) restorePack(ctx context.Context, p *packWork, b *packBufs) e
 		}
 	}
 	return nil
+}
+
+// sealedPrealloc is the most readSealed allocates before bytes arrive: above the
+// largest blob a backup writes (a chunk of at most 8 MiB, sealed).
+const sealedPrealloc = 9 << 20
+
+// readSealed reads the n bytes of a sealed blob into buf, which it grows as needed. Past
+// sealedPrealloc the buffer grows with what arrives, not with what the index claims: an
+// entry claiming 4 GiB in a pack of a few MiB fails at the pack's end having allocated
+// what the pack holds.
+func readSealed(rd io.Reader, n int, buf []byte) ([]byte, error) {
+	if cap(buf) < min(n, sealedPrealloc) {
+		buf = make([]byte, 0, min(n, sealedPrealloc))
+	}
+	buf = buf[:0]
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(n-len(buf), len(buf)))
+		}
+		m, err := io.ReadFull(rd, buf[len(buf):min(n, cap(buf))])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 func (rs *restorer) writeAt(f *restoreFile, data []byte, off int64) error {
