@@ -60,6 +60,10 @@
 // connection resets and refusals, truncated responses, HTTP 5xx and 429 responses)
 // are retried with exponential backoff and jitter, up to Options.MaxAttempts tries
 // in total. Nothing else is retried, and cancellation of the context stops at once.
+// A try that gets no answer within Options.TryTimeout (plus time for the data of an
+// upload) is ended and counts as transient, so a service that accepts connections and
+// never answers fails the operation instead of hanging it. A streaming download that
+// breaks or stalls is resumed from the byte where it stopped.
 // A PutIfAbsent whose earlier try failed after the write had in fact landed finds
 // the key taken on its retry; it then compares the stored object with its data and
 // reports success when they are equal.

@@ -21,6 +21,13 @@ type Options struct {
 	// MaxBackoff caps the wait between two tries. Default 5s, so a larger
 	// MaxAttempts adds tries at a steady pace instead of waiting for minutes.
 	MaxBackoff time.Duration
+	// TryTimeout ends a try that makes no progress for this long: a request whose
+	// answer does not begin, a download that stops delivering bytes. An upload gets
+	// the time to send its data at 256 KiB/s on top. The try then counts as a
+	// transient failure. Default 30s: far above the first-byte latency of any object
+	// store, and a service that accepts connections and never answers makes an
+	// operation fail after about MaxAttempts·30s instead of hanging forever.
+	TryTimeout time.Duration
 	// Sleep waits for d or until ctx is done, whichever is first, and returns
 	// ctx.Err() in the latter case. Default: a timer. Tests inject a fake that
 	// records the waits and returns at once.
@@ -39,6 +46,9 @@ func (o Options) applyDefaults() Options {
 	}
 	if o.MaxBackoff < o.BaseBackoff {
 		o.MaxBackoff = o.BaseBackoff
+	}
+	if o.TryTimeout <= 0 {
+		o.TryTimeout = 30 * time.Second
 	}
 	if o.Sleep == nil {
 		o.Sleep = sleep
@@ -73,8 +83,18 @@ func (o Options) backoff(try int) time.Duration {
 
 // retry calls f until it succeeds, fails with an error that is not transient, or has
 // been tried MaxAttempts times, sleeping with backoff between tries. It returns the
-// last error of f, or the context's error if the context ends first.
+// last error of f, or the context's error if the context ends first. Each try runs
+// under a watchdog (TryTimeout) whose context f gets and which ends with the try.
 func (s *Store) retry(ctx context.Context, f func(ctx context.Context, try int) error) error {
+	return s.retrySized(ctx, 0, func(ctx context.Context, try int, _ *watchdog) (bool, error) {
+		return false, f(ctx, try)
+	})
+}
+
+// retrySized is retry for a try that sends size bytes (the watchdog allows for them),
+// whose f may use the watchdog and may keep it running after a successful try (keep
+// true: a streaming read owns it from then on and must stop it).
+func (s *Store) retrySized(ctx context.Context, size int64, f func(ctx context.Context, try int, w *watchdog) (keep bool, err error)) error {
 	var err error
 	for try := 0; ; try++ {
 		if cerr := ctx.Err(); cerr != nil {
@@ -83,7 +103,13 @@ func (s *Store) retry(ctx context.Context, f func(ctx context.Context, try int) 
 			}
 			return cerr
 		}
-		err = f(ctx, try)
+		w := s.newWatchdog(ctx, size)
+		var keep bool
+		keep, err = f(w.ctx, try, w)
+		err = w.explain(err)
+		if !keep || err != nil {
+			w.stop()
+		}
 		if err == nil || try+1 >= s.opts.MaxAttempts || !transient(ctx, err) {
 			return err
 		}

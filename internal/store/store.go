@@ -123,16 +123,16 @@ func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) 
 
 func (s *Store) getRange(ctx context.Context, op, key string, offset, length int64) ([]byte, error) {
 	var data []byte
-	err := s.retry(ctx, func(ctx context.Context, _ int) error {
+	err := s.retrySized(ctx, 0, func(ctx context.Context, _ int, w *watchdog) (bool, error) {
 		r, err := s.be.NewRangeReader(ctx, key, offset, length)
 		if err != nil {
-			return err
+			return false, err
 		}
-		data, err = io.ReadAll(r)
+		data, err = io.ReadAll(progressReader{r, w})
 		if cerr := r.Close(); err == nil {
 			err = cerr
 		}
-		return err
+		return false, err
 	})
 	if err != nil {
 		return nil, s.fail(ctx, op, key, err, false)
@@ -150,16 +150,25 @@ func (s *Store) NewRangeReader(ctx context.Context, key string, offset, length i
 	if offset < 0 {
 		return nil, fmt.Errorf("%s: %s %q: negative offset %d", s.url, opRead, key, offset)
 	}
-	var r io.ReadCloser
-	err := s.retry(ctx, func(ctx context.Context, _ int) error {
-		var err error
-		r, err = s.be.NewRangeReader(ctx, key, offset, length)
-		return err
-	})
-	if err != nil {
+	rd := &reader{s: s, ctx: ctx, key: key, offset: offset, length: length}
+	if err := rd.open(); err != nil {
 		return nil, s.fail(ctx, opRead, key, err, false)
 	}
-	return &reader{r: r, s: s, ctx: ctx, key: key, offset: offset, length: length}, nil
+	return rd, nil
+}
+
+// open opens the rest of the range, with retries, under a watchdog that the reads
+// keep restarting.
+func (r *reader) open() error {
+	return r.s.retrySized(r.ctx, 0, func(ctx context.Context, _ int, w *watchdog) (bool, error) {
+		rc, err := r.s.be.NewRangeReader(ctx, r.key, r.offset, r.length)
+		if err != nil {
+			return false, err
+		}
+		r.r, r.w = progressReader{rc, w}, w
+		w.pause() // until the first Read
+		return true, nil
+	})
 }
 
 // reader resumes a streaming read that breaks, and names the Store and key in its
@@ -175,6 +184,8 @@ type reader struct {
 	resumes int
 	// err is the error that ended the read, returned again by every later Read.
 	err error
+	// w is the watchdog of the open download.
+	w *watchdog
 }
 
 func (r *reader) Read(p []byte) (int, error) {
@@ -199,22 +210,17 @@ func (r *reader) Read(p []byte) (int, error) {
 		}
 		r.resumes++
 		_ = r.r.Close() // broken already; its error says nothing more
+		r.w.stop()
 		if serr := r.s.opts.Sleep(r.ctx, r.s.opts.backoff(r.resumes-1)); serr != nil && r.ctx.Err() != nil {
+			r.r = io.NopCloser(strings.NewReader("")) // the broken one is closed
 			r.err = r.s.fail(r.ctx, opRead, r.key, err, false)
 			return n, r.err
 		}
-		var rest io.ReadCloser
-		oerr := r.s.retry(r.ctx, func(ctx context.Context, _ int) error {
-			var err error
-			rest, err = r.s.be.NewRangeReader(ctx, r.key, r.offset, r.length)
-			return err
-		})
-		if oerr != nil {
-			r.r = io.NopCloser(strings.NewReader("")) // the broken one is closed
+		if oerr := r.open(); oerr != nil {
+			r.r = io.NopCloser(strings.NewReader(""))
 			r.err = r.s.fail(r.ctx, opRead, r.key, fmt.Errorf("resuming at %d after %w: %w", r.offset, err, oerr), false)
 			return n, r.err
 		}
-		r.r = rest
 		if n > 0 {
 			return n, nil
 		}
@@ -222,6 +228,7 @@ func (r *reader) Read(p []byte) (int, error) {
 }
 
 func (r *reader) Close() error {
+	defer r.w.stop()
 	if err := r.r.Close(); err != nil {
 		return r.s.fail(r.ctx, opRead, r.key, err, false)
 	}
@@ -230,8 +237,8 @@ func (r *reader) Close() error {
 
 // Put writes data to key, replacing any object there.
 func (s *Store) Put(ctx context.Context, key string, data []byte) error {
-	err := s.retry(ctx, func(ctx context.Context, _ int) error {
-		return s.be.Upload(ctx, key, data, false)
+	err := s.retrySized(ctx, int64(len(data)), func(ctx context.Context, _ int, _ *watchdog) (bool, error) {
+		return false, s.be.Upload(ctx, key, data, false)
 	})
 	if err != nil {
 		return s.fail(ctx, opPut, key, err, false)
@@ -247,12 +254,12 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 // holds exactly data, the earlier try won and PutIfAbsent succeeds.
 func (s *Store) PutIfAbsent(ctx context.Context, key string, data []byte) error {
 	var retried bool
-	err := s.retry(ctx, func(ctx context.Context, try int) error {
+	err := s.retrySized(ctx, int64(len(data)), func(ctx context.Context, try int, _ *watchdog) (bool, error) {
 		err := s.be.Upload(ctx, key, data, true)
 		if err != nil && try > 0 && isPrecondition(err) {
 			retried = true
 		}
-		return err
+		return false, err
 	})
 	if err == nil {
 		return nil
