@@ -5,8 +5,10 @@
 # new interesting inputs and the failures (which must be 0).
 #
 # The corpus is kept between runs outside the clone, in
-# ${STASH_CACHE_DIR:-$HOME/.cache/kubectl-stash}/fuzz-corpus/<package>/<FuzzName>, and each
-# run starts from it (-test.fuzzcachedir), so the runs add up. A failing input is written
+# ${STASH_CACHE_DIR:-$HOME/.cache/kubectl-stash}/fuzz-corpus/<package>/<FuzzName>: before a
+# fuzzer runs, its kept inputs are copied into the Go build cache's fuzz directory (where
+# `go test -fuzz` reads and writes its corpus), and after it the new ones are copied back,
+# so the runs add up and survive `go clean -cache`. A failing input is written
 # by the fuzzer to the package's testdata/fuzz/<FuzzName>/: commit it with the fix, and it
 # runs in every `make test` from then on.
 #
@@ -20,9 +22,9 @@ FUZZTIME=${FUZZTIME:-2m}
 FUZZPARALLEL=${FUZZPARALLEL:-1}
 CORPUS=${STASH_CACHE_DIR:-$HOME/.cache/kubectl-stash}/fuzz-corpus
 MODULE=$(go list -m)
+GOFUZZCACHE=$(go env GOCACHE)/fuzz
 mkdir -p "$CORPUS"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+count() { if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi; }
 
 # Packages with fuzz tests: those whose test files declare one; `go test -list` names them.
 mapfile -t pkgs < <(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u)
@@ -30,31 +32,32 @@ total=0 failed=0
 declare -a rows
 for dir in "${pkgs[@]}"; do
   pkg=$MODULE/${dir#./}
-  bin=$work/$(echo "${dir#./}" | tr / _).test
-  go test -c -o "$bin" "$dir"
-  mapfile -t fuzzers < <(cd "$dir" && "$bin" -test.list '^Fuzz' | grep '^Fuzz' | grep -E -- "${FUZZ:-.}" || true)
+  mapfile -t fuzzers < <(go test -list '^Fuzz' "$dir" | grep '^Fuzz' | grep -E -- "${FUZZ:-.}" || true)
   for fz in "${fuzzers[@]}"; do
     total=$((total + 1))
-    log=$work/$fz.log
-    mkdir -p "$CORPUS/$pkg"
-    before=$(find "$CORPUS/$pkg/$fz" -type f 2>/dev/null | wc -l)
-    echo "==> $pkg $fz ($FUZZTIME, corpus $before inputs)"
+    kept=$CORPUS/$pkg/$fz
+    cache=$GOFUZZCACHE/$pkg/$fz
+    mkdir -p "$kept" "$cache"
+    cp -rn "$kept"/. "$cache"/ 2>/dev/null || true
+    before=$(count "$kept")
+    echo "==> $pkg $fz ($FUZZTIME, corpus of $before kept inputs)"
+    log=$(mktemp)
     rc=0
-    (cd "$dir" && "$bin" -test.run '^$' -test.fuzz "^$fz\$" -test.fuzztime "$FUZZTIME" \
-      -test.parallel "$FUZZPARALLEL" -test.fuzzcachedir "$CORPUS/$pkg" -test.timeout 0) >"$log" 2>&1 || rc=$?
+    go test -count=1 -run '^$' -fuzz "^$fz\$" -fuzztime "$FUZZTIME" -parallel "$FUZZPARALLEL" -timeout 0 "$dir" >"$log" 2>&1 || rc=$?
+    cp -rn "$cache"/. "$kept"/ 2>/dev/null || true
     last=$(grep -E '^fuzz: elapsed: .*execs: [0-9]+' "$log" | tail -1 || true)
     execs=$(sed -E 's/.*execs: ([0-9]+).*/\1/' <<<"$last")
-    after=$(find "$CORPUS/$pkg/$fz" -type f 2>/dev/null | wc -l)
     res=ok
     if [ "$rc" -ne 0 ]; then
       res=FAILED
       failed=$((failed + 1))
       grep -E -A3 -- '--- FAIL|Failing input|panic:' "$log" | head -40 || true
     fi
-    rows+=("$(printf '%-62s %-26s %12s %8s %6s' "${pkg#"$MODULE"/}" "$fz" "${execs:-0}" "$((after - before))" "$res")")
+    rm -f "$log"
+    rows+=("$(printf '%-32s %-24s %12s %8s %6s' "${dir#./}" "$fz" "${execs:-0}" "$(( $(count "$kept") - before ))" "$res")")
   done
 done
-echo "==> fuzz summary: $total fuzzers, $FUZZTIME each, $failed failed (corpus in $CORPUS)"
-printf '%-62s %-26s %12s %8s %6s\n' package fuzzer execs new result
+echo "==> fuzz summary: $total fuzzers, $FUZZTIME each, $failed failed (corpus kept in $CORPUS)"
+printf '%-32s %-24s %12s %8s %6s\n' package fuzzer execs new result
 printf '%s\n' "${rows[@]}"
 [ "$failed" -eq 0 ]
