@@ -72,7 +72,7 @@ var crashKillsSoak = []crashKill{
 	{"backup", cp.BackupChunk, 5},
 	{"backup", cp.BackupChunk, 20},
 	{"backup", cp.BackupPackPartial, 8},
-	{"backup", cp.BackupPackPartial, 40},
+	{"backup", cp.BackupPackPartial, 25},
 	{"backup", cp.BackupPackStored, 2},
 	{"forget", cp.ForgetSnapshotRemoved, 3},
 	{"prune", cp.PrunePackDeleted, 2},
@@ -135,7 +135,7 @@ func TestCrashConsistency(t *testing.T) {
 	fmt.Printf("left by the killed runs: %d locks (each cleared by the next run, no unlock), %d unreferenced packs (removed by the next prune), %d temporary files (removed by the next prune once stale)\n",
 		h.locksLeft, h.unreferenced, h.tempLeft)
 	if failures > 0 {
-		t.Fatalf("%d of %d kills left the repository unusable", failures, len(kills))
+		t.Fatalf("%d of %d kills failed (a point not reached, or a repository not usable after the kill)", failures, len(kills))
 	}
 }
 

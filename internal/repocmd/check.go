@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/check"
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
 )
 
 // ErrCheckFailed is returned when a check ran and found problems: the command exits 1,
@@ -24,7 +25,7 @@ type CheckFlags struct {
 // Check verifies the repository under a shared lock, so it can run beside backups, and
 // prints each problem with the snapshots and files it affects, then a summary.
 func Check(ctx context.Context, f RepoFlags, cf CheckFlags, asJSON bool, out io.Writer) error {
-	r, closeFn, err := OpenRepository(ctx, f)
+	r, damaged, closeFn, err := OpenRepositorySkipDamagedIndex(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -34,7 +35,7 @@ func Check(ctx context.Context, f RepoFlags, cf CheckFlags, asJSON bool, out io.
 		return err
 	}
 	defer lock.Release(context.WithoutCancel(ctx))
-	res, err := check.Run(ctx, r, check.Options{ReadData: cf.ReadData, ReadDataPercent: cf.SubsetPercent})
+	res, err := check.Run(ctx, r, check.Options{ReadData: cf.ReadData, ReadDataPercent: cf.SubsetPercent, DamagedIndex: damaged})
 	if err != nil {
 		return err
 	}
@@ -51,10 +52,33 @@ func Check(ctx context.Context, f RepoFlags, cf CheckFlags, asJSON bool, out io.
 	return nil
 }
 
+// OpenRepositorySkipDamagedIndex is OpenRepository for a command that only reads: an
+// index file whose content is damaged is left out of the index and returned, rather than
+// making the repository impossible to open (repo.LoadIndexSkipDamaged).
+func OpenRepositorySkipDamagedIndex(ctx context.Context, f RepoFlags) (*repo.Repository, []*repo.IndexFileError, func(), error) {
+	st, pw, err := f.open(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	r, err := repo.Open(ctx, st, pw, f.repoOptions())
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	damaged, err := r.LoadIndexSkipDamaged(ctx)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	return r, damaged, func() { st.Close() }, nil
+}
+
 func writeCheckText(out io.Writer, res *check.Result, cf CheckFlags) error {
 	for _, p := range res.Problems {
 		where := ""
 		switch {
+		case p.Index != "":
+			// the error names the index file
 		case p.Blob != "" && strings.Contains(p.Error, p.Blob[:8]):
 			// the error names the blob and its pack already
 		case p.Blob != "" && p.Pack != "":
@@ -65,7 +89,7 @@ func writeCheckText(out io.Writer, res *check.Result, cf CheckFlags) error {
 			where = " " + p.Pack[:8] // every kind without a blob names a pack
 		}
 		fmt.Fprintf(out, "error: %s%s: %s\n", p.Kind, where, p.Error)
-		if len(p.Files) == 0 {
+		if len(p.Files) == 0 && p.Index == "" {
 			fmt.Fprintln(out, "  no snapshot references it")
 		}
 		for _, fr := range p.Files {

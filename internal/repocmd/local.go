@@ -159,11 +159,16 @@ func Restore(ctx context.Context, f RepoFlags, rf RestoreFlags, ref string, out,
 	if err := snapshot.CheckPatterns("--exclude", rf.Excludes); err != nil {
 		return err
 	}
-	r, closeFn, err := OpenRepository(ctx, f)
+	// A damaged index file need not stop a restore: the files whose data only it listed
+	// fail, naming their paths, and the others restore.
+	r, damaged, closeFn, err := OpenRepositorySkipDamagedIndex(ctx, f)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
+	for _, d := range damaged {
+		fmt.Fprintf(errOut, "warning: %v; left out of the index: files whose data only it listed cannot be restored (see check)\n", d)
+	}
 	sn, err := r.FindSnapshot(ctx, ref, repo.Filter{Host: rf.Host, Path: rf.Path})
 	if err != nil {
 		return err

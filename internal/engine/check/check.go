@@ -27,10 +27,15 @@ type Options struct {
 	ReadDataPercent float64
 	// Rand picks the subset (nil: a fresh random source); tests fix it.
 	Rand *rand.Rand
+	// DamagedIndex are the index files that the load of r's index left out because their
+	// content is damaged (repo.LoadIndexSkipDamaged): each is a problem, and the blobs
+	// only they listed show as missing, their packs as unreferenced.
+	DamagedIndex []*repo.IndexFileError
 }
 
 // Problem kinds.
 const (
+	KindDamagedIndex = "damaged index"       // an index file does not match its name, decrypt or parse
 	KindMissingPack  = "missing pack"        // an index lists a pack that storage does not have
 	KindPackSize     = "pack size"           // the stored pack's size differs from its index entry
 	KindDamagedPack  = "damaged pack"        // the pack's bytes do not hash to its name
@@ -48,7 +53,9 @@ type FileRef struct {
 
 // Problem is one fault found, with what it affects.
 type Problem struct {
-	Kind  string `json:"kind"`
+	Kind string `json:"kind"`
+	// Index is the damaged index file's key (KindDamagedIndex).
+	Index string `json:"index,omitempty"`
 	Pack  string `json:"pack,omitempty"`
 	Blob  string `json:"blob,omitempty"`
 	Error string `json:"error"`
@@ -89,6 +96,10 @@ type checker struct {
 func Run(ctx context.Context, r *repo.Repository, opts Options) (*Result, error) {
 	c := &checker{r: r, res: &Result{Unreferenced: []string{}, Problems: []Problem{}}, badBlobs: map[crypto.ID]int{},
 		clean: map[crypto.ID]bool{}, seen: map[int]map[FileRef]bool{}}
+	for _, d := range opts.DamagedIndex {
+		c.res.Problems = append(c.res.Problems, Problem{Kind: KindDamagedIndex, Index: d.Name, Error: d.Err.Error() +
+			"; left out of the index: the blobs only it listed show as missing, its packs as in no index", Files: []FileRef{}})
+	}
 	indexed := r.IndexedPacks()
 	stored, err := r.StoredPacks(ctx)
 	if err != nil {

@@ -547,7 +547,7 @@ func (r *Repository) readIndexFile(ctx context.Context, name string) ([]byte, er
 			return nil, err
 		}
 		if crypto.Hash(raw).String() != name[len(indexPrefix):] {
-			return raw, fmt.Errorf("index %s: content does not match its name (damaged)", name)
+			return raw, damagedIndex{fmt.Errorf("index %s: content does not match its name (damaged)", name)}
 		}
 		return raw, nil
 	}

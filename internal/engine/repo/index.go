@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -210,19 +212,44 @@ func (r *Repository) indexNames(ctx context.Context) ([]string, error) {
 	return names, err
 }
 
-// decodeIndexFile reads, opens and parses one index file.
+// IndexFileError is an index file whose content is damaged: it does not match its name,
+// does not decrypt, or does not parse.
+type IndexFileError struct {
+	Name string
+	Err  error
+}
+
+func (e *IndexFileError) Error() string { return e.Err.Error() }
+func (e *IndexFileError) Unwrap() error { return e.Err }
+
+// decodeIndexFile reads, opens and parses one index file. A damaged file is an
+// *IndexFileError; a storage error is returned as it is.
 func (r *Repository) decodeIndexFile(ctx context.Context, name string) (indexFile, error) {
+	f, err := r.decodeIndexFileErr(ctx, name)
+	var d damagedIndex
+	if errors.As(err, &d) {
+		return f, &IndexFileError{Name: name, Err: d.err}
+	}
+	return f, err
+}
+
+// damagedIndex marks an error of decodeIndexFileErr as the content's, not the storage's.
+type damagedIndex struct{ err error }
+
+func (d damagedIndex) Error() string { return d.err.Error() }
+
+func (r *Repository) decodeIndexFileErr(ctx context.Context, name string) (indexFile, error) {
 	var f indexFile
 	raw, err := r.readIndexFile(ctx, name)
 	if err != nil {
-		return f, err
+		return f, err // a damagedIndex when it does not match its name
 	}
 	plain, err := r.key.Open(nil, raw, []byte("index"))
 	if err != nil {
-		return f, fmt.Errorf("index %s: %w", name, err)
+		return f, damagedIndex{fmt.Errorf("index %s: %w", name, err)}
 	}
 	if plain, err = decodeCompressed(plain); err != nil {
-		return f, fmt.Errorf("index %s: %w", name, err)
+		return f, damagedIndex{fmt.Errorf("index %s: %w", name, err)}
 	}
 	f, err = parseIndexFile(plain)
 	if err == errIndexSlowPath {
@@ -230,19 +257,42 @@ func (r *Repository) decodeIndexFile(ctx context.Context, name string) (indexFil
 		err = json.Unmarshal(plain, &f)
 	}
 	if err != nil {
-		return f, fmt.Errorf("index %s: %w", name, err)
+		return f, damagedIndex{fmt.Errorf("index %s: %w", name, err)}
 	}
 	return f, nil
 }
 
-// loadIndex reads every index file into memory.
-func (r *Repository) loadIndex(ctx context.Context) error {
+// LoadIndexSkipDamaged is LoadIndex for a command that only reads (check, restore): an
+// index file whose content is damaged is left out, and returned, instead of failing the
+// load, so that what the other index files list stays reachable. The packs only it
+// listed then look unreferenced, and their blobs missing. Never for a command that
+// deletes (prune): those packs would look unused.
+func (r *Repository) LoadIndexSkipDamaged(ctx context.Context) ([]*IndexFileError, error) {
+	var mu sync.Mutex
+	var damaged []*IndexFileError
+	err := r.loadIndex(ctx, func(e *IndexFileError) {
+		mu.Lock()
+		damaged = append(damaged, e)
+		mu.Unlock()
+	})
+	if err != nil {
+		return nil, err
+	}
+	// a load that started over after a concurrent prune met a file twice
+	sort.Slice(damaged, func(i, j int) bool { return damaged[i].Name < damaged[j].Name })
+	damaged = slices.CompactFunc(damaged, func(a, b *IndexFileError) bool { return a.Name == b.Name })
+	return damaged, nil
+}
+
+// loadIndex reads every index file into memory. With skip, a damaged index file is
+// given to skip instead of failing the load.
+func (r *Repository) loadIndex(ctx context.Context, skip ...func(*IndexFileError)) error {
 	for attempt := 1; ; attempt++ {
 		names, err := r.indexNames(ctx)
 		if err != nil {
 			return err
 		}
-		err = r.loadIndexFiles(ctx, names)
+		err = r.loadIndexFiles(ctx, names, skip...)
 		if err == nil {
 			r.cache.retainIndex(names)
 			return nil
@@ -275,13 +325,18 @@ func (r *Repository) resetIndex() {
 	r.indexSeenMu.Unlock()
 }
 
-// loadIndexFiles reads the named index files into memory.
-func (r *Repository) loadIndexFiles(ctx context.Context, names []string) error {
+// loadIndexFiles reads the named index files into memory; skip as loadIndex's.
+func (r *Repository) loadIndexFiles(ctx context.Context, names []string, skip ...func(*IndexFileError)) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, name := range names {
 		g.Go(func() error {
 			f, err := r.decodeIndexFile(gctx, name)
+			var damaged *IndexFileError
+			if len(skip) > 0 && errors.As(err, &damaged) {
+				skip[0](damaged)
+				return nil
+			}
 			if err != nil {
 				return err
 			}

@@ -357,7 +357,7 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	start := opts.Now()
 	tree, err := rs.loadTree(ctx, sn.Tree)
 	if err != nil {
-		return RestoreStats{}, err
+		return RestoreStats{}, fmt.Errorf("snapshot %s: its root directory: %w", sn.ID.Short(), err)
 	}
 	if err := rs.planPath(ctx, sn, tree); err != nil {
 		return rs.stats, err
@@ -404,7 +404,7 @@ func (rs *restorer) planPath(ctx context.Context, sn *repo.Snapshot, tree *Tree)
 				rs.dirList = append(rs.dirList, dirMeta{rel: "", node: n})
 				sub, err := rs.loadTree(ctx, *n.Subtree)
 				if err != nil {
-					return err
+					return fmt.Errorf("snapshot %s: %s: %w", sn.ID.Short(), full, err)
 				}
 				return rs.plan(ctx, "", sub, rs.opts.Delete, inc || rs.filter.included(full), false)
 			default:
@@ -425,7 +425,7 @@ func (rs *restorer) planPath(ctx context.Context, sn *repo.Snapshot, tree *Tree)
 		}
 		var err error
 		if tree, err = rs.loadTree(ctx, *n.Subtree); err != nil {
-			return err
+			return fmt.Errorf("snapshot %s: %s: %w", sn.ID.Short(), full, err)
 		}
 	}
 	return nil
@@ -487,7 +487,8 @@ func (rs *restorer) plan(ctx context.Context, dir string, t *Tree, del, inc, abs
 			}
 			sub, err := rs.loadTree(ctx, *n.Subtree)
 			if err != nil {
-				return err
+				// a damaged listing: name the directory whose content is lost
+				return fmt.Errorf("%s: %w", rel, err)
 			}
 			if err := rs.plan(ctx, rel, sub, rs.opts.Delete, selected, errors.Is(exErr, fs.ErrNotExist)); err != nil {
 				return err
