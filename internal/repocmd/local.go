@@ -205,11 +205,17 @@ func snapshotJSON(sn *repo.Snapshot) snapshotOut { return sn.Listing() }
 
 // Snapshots lists snapshots, optionally of one host.
 func Snapshots(ctx context.Context, f RepoFlags, host string, asJSON bool, out io.Writer) error {
-	r, closeFn, err := OpenRepository(ctx, f)
+	// Listing reads snapshot objects only: no index, so a damaged index file, which
+	// check reports, does not hide which snapshots there are.
+	st, pw, err := f.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer st.Close()
+	r, err := repo.Open(ctx, st, pw, f.repoOptions())
+	if err != nil {
+		return err
+	}
 	all, err := r.Snapshots(ctx)
 	if err != nil {
 		return err
