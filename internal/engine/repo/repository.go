@@ -29,6 +29,11 @@ type Options struct {
 	// IndexEvery is how many packs an index file lists at most before it is written
 	// (default 64): a killed backup leaves at most this many packs unindexed.
 	IndexEvery int
+	// IndexMaxBlobs is how many blobs an index file lists at most before it is written
+	// (default 50,000, about 5 MB of JSON): a pack of small files holds thousands of
+	// blobs, and 64 such packs in one file made a backup of a million files hold the
+	// index of all of them, and encode it, in memory at once.
+	IndexMaxBlobs int
 	// CacheDir is a local directory that keeps index files and whole tree packs
 	// (docs/repository-format.md, "Local cache"), so a backup reading its parent's trees
 	// from a remote store makes one request per tree pack instead of one per directory,
@@ -47,6 +52,9 @@ func (o *Options) applyDefaults() {
 	}
 	if o.IndexEvery <= 0 {
 		o.IndexEvery = 64
+	}
+	if o.IndexMaxBlobs <= 0 {
+		o.IndexMaxBlobs = 50_000
 	}
 	if o.CacheDir != "" && o.CacheSize <= 0 {
 		o.CacheSize = DefaultCacheSize
@@ -85,6 +93,7 @@ type Repository struct {
 
 	doneMu     sync.Mutex
 	donePacks  []indexPack // uploaded, not yet in an index file
+	doneBlobs  int         // the blobs of donePacks
 	uploaded   atomic.Int64
 	packsSaved atomic.Int64
 
@@ -425,9 +434,10 @@ func (r *Repository) storePack(ctx context.Context, p *packer) error {
 	r.idx.addPack(ip)
 	r.doneMu.Lock()
 	r.donePacks = append(r.donePacks, ip)
+	r.doneBlobs += len(ip.Blobs)
 	var toWrite []indexPack
-	if len(r.donePacks) >= r.opts.IndexEvery {
-		toWrite, r.donePacks = r.donePacks, nil
+	if len(r.donePacks) >= r.opts.IndexEvery || r.doneBlobs >= r.opts.IndexMaxBlobs {
+		toWrite, r.donePacks, r.doneBlobs = r.donePacks, nil, 0
 	}
 	r.doneMu.Unlock()
 	r.packsSaved.Add(1)
@@ -469,7 +479,7 @@ func (r *Repository) Flush(ctx context.Context) error {
 	}
 	r.doneMu.Lock()
 	toWrite := r.donePacks
-	r.donePacks = nil
+	r.donePacks, r.doneBlobs = nil, 0
 	r.doneMu.Unlock()
 	crashpoint.Hit(crashpoint.BackupPacksFlushed)
 	return r.writeIndex(ctx, toWrite)
