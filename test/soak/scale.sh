@@ -12,6 +12,6 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 rc=0
 go test -count=1 -timeout 90m -run 'TestScaleManyFiles|TestScaleBigFile' -v ./cmd/stash-job/ >"$log" 2>&1 || rc=1
-grep -E '^FIGURE|SKIP|skipped|^(--- |ok|FAIL)|scale_test.go:[0-9]+: (peak|the|backup)' "$log" || true
+grep -E '^FIGURE|SKIP|GiB free|^(--- |ok|FAIL)|scale_test.go:[0-9]+: (peak|the|backup)' "$log" || true
 [ $rc = 0 ] || tail -40 "$log"
 exit $rc
