@@ -142,7 +142,10 @@ func Backup(ctx context.Context, r *repo.Repository, paths []string, opts Backup
 	walkErr := a.walkRoots(ctx, abs, parentRoot)
 	close(a.jobs)
 	wg.Wait() // the last file done saves the root tree
-	stopProgress()
+	// Progress goes on until the packs are stored: on a slow link most of a backup's time
+	// is the upload of what was read long before, and a host that reports nothing for
+	// that long looks hung.
+	defer stopProgress()
 	if walkErr == nil {
 		walkErr = context.Cause(ctx)
 	}
@@ -158,6 +161,7 @@ func Backup(ctx context.Context, r *repo.Repository, paths []string, opts Backup
 	if err := r.Flush(ctx); err != nil {
 		return nil, err
 	}
+	stopProgress()
 	sn := &repo.Snapshot{
 		Time: start.UTC(), Host: opts.Host, Paths: abs, Tags: opts.Tags, Target: opts.Target,
 		Session: opts.Session, Tree: *a.rootTree.Load(), Program: opts.Program,

@@ -58,7 +58,7 @@ func progressOrNoop(p Progress) Progress {
 }
 
 // every calls fn each interval until stop is called or ctx ends; stop waits for the last
-// call to return.
+// call to return, and may be called more than once.
 func every(ctx context.Context, interval time.Duration, fn func()) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -78,5 +78,6 @@ func every(ctx context.Context, interval time.Duration, fn func()) (stop func())
 			}
 		}
 	}()
-	return func() { close(done); wg.Wait() }
+	var once sync.Once
+	return func() { once.Do(func() { close(done) }); wg.Wait() }
 }
