@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"runtime"
 	"strings"
@@ -110,6 +111,13 @@ func (fr *fuzzRepo) store(t *testing.T, replace map[string][]byte) *store.Store 
 	return st
 }
 
+// watchdog crashes the fuzz worker when one input runs longer than d: the fuzzer then
+// keeps the input as a failure, where a plain hang would only stall the run. Call the
+// returned function when the input is done.
+func watchdog(what string, input any, d time.Duration) (stop func() bool) {
+	return time.AfterFunc(d, func() { panic(fmt.Sprintf("%s: no result after %v for input %q", what, d, input)) }).Stop
+}
+
 // allocated runs f and returns the bytes it allocated (the whole process's, which a
 // fuzz worker runs one input at a time).
 func allocated(f func()) uint64 {
@@ -141,6 +149,7 @@ func FuzzOpenKeyFile(f *testing.F) {
 	f.Add([]byte(`{"kdf":"scrypt","N":1024,"r":8,"p":1,"salt":null,"data":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, keyFile []byte) {
+		defer watchdog("FuzzOpenKeyFile", keyFile, 2*time.Minute)()
 		st := fr.store(t, map[string][]byte{fr.keyName: keyFile})
 		var r *repo.Repository
 		var err error
@@ -198,6 +207,7 @@ func FuzzOpenConfig(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, plain []byte) {
+		defer watchdog("FuzzOpenConfig", plain, 10*time.Second)()
 		st := fr.store(t, map[string][]byte{"config": fr.key.Seal(nil, plain, []byte("config"))})
 		var r *repo.Repository
 		var err error
@@ -278,6 +288,7 @@ func FuzzLoadIndex(f *testing.F) {
 	f.Add(bytes.Replace(good, []byte(`"type":"data"`), []byte(`"type":"tree"`), 1), true, uint8(compress.Zstd), int64(0))
 	f.Add(indexDocument(compress.Zstd, 1<<31, []byte{0x28, 0xb5, 0x2f, 0xfd}), false, uint8(0), int64(0))
 	f.Fuzz(func(t *testing.T, doc []byte, wrap bool, codec uint8, delta int64) {
+		defer watchdog("FuzzLoadIndex", doc, 10*time.Second)()
 		plain := doc
 		if wrap {
 			c := compress.Codec(codec % 3)
@@ -338,6 +349,7 @@ func FuzzLoadSnapshot(f *testing.F) {
 	}
 	f.Add([]byte(`{"version":1,"time":"9999-12-31T23:59:59+14:00","tree":"` + strings.Repeat("0", 64) + `"}`))
 	f.Fuzz(func(t *testing.T, plain []byte) {
+		defer watchdog("FuzzLoadSnapshot", plain, 10*time.Second)()
 		sealed := fr.key.Seal(nil, plain, []byte("snapshot"))
 		id := crypto.Hash(sealed)
 		replace := map[string][]byte{"snapshots/" + id.String(): sealed}
