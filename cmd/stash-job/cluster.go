@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubectl-stash/kubectl-stash/internal/api"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
+	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 	"github.com/kubectl-stash/kubectl-stash/internal/verifyjob"
 	"github.com/kubectl-stash/kubectl-stash/internal/version"
 	"github.com/kubectl-stash/kubectl-stash/jobimage"
@@ -36,6 +37,27 @@ func inClusterConfig() (kubernetes.Interface, *rest.Config, error) {
 	cfg.UserAgent = "stash-job/" + version.Version()
 	c, err := kubernetes.NewForConfig(cfg)
 	return c, cfg, err
+}
+
+// podLockHolders names this process's repository locks by its pod, and lets it remove
+// the locks of pods that have ended (repo.LockHolders), when it runs in a pod whose
+// ServiceAccount token is bound to it. Elsewhere locks carry host and PID only.
+func podLockHolders(stderr io.Writer) {
+	if os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+		return
+	}
+	if _, err := os.Stat(jobimage.ServiceAccountTokenPath); err != nil {
+		return
+	}
+	client, err := inClusterClient()
+	if err == nil {
+		var h *jobimage.PodLockHolders
+		if h, err = jobimage.NewPodLockHolders(client, jobimage.ServiceAccountTokenPath); err == nil {
+			repocmd.LockHolders = h
+			return
+		}
+	}
+	fmt.Fprintf(stderr, "locks name host and process only: %v\n", err)
 }
 
 // podExec runs hooks and dumps in the target's pods with the host pod's ServiceAccount.

@@ -69,6 +69,7 @@ func main() {
 	stopProfile := startProfiles()
 	// a repository Secret passed as environment variables carries a GCS key inline
 	cleanupCreds, err := store.InlineGCPCredentials()
+	podLockHolders(os.Stderr)
 	if err == nil {
 		err = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 		cleanupCreds()

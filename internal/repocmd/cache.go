@@ -73,10 +73,14 @@ func ParseSize(s string) (int64, error) {
 // repoOptions are the options of a repository opened through the flags.
 func (f RepoFlags) repoOptions() repo.Options {
 	if f.NoCache || f.CacheDir == "" {
-		return repo.Options{}
+		return repo.Options{LockHolders: LockHolders}
 	}
-	return repo.Options{CacheDir: f.CacheDir, CacheSize: f.CacheSize}
+	return repo.Options{CacheDir: f.CacheDir, CacheSize: f.CacheSize, LockHolders: LockHolders}
 }
+
+// LockHolders, set by stash-job when it runs in a pod, names the locks of every
+// repository opened here and removes those of pods that have ended (repo.LockHolders).
+var LockHolders repo.LockHolders
 
 // printCacheStats says what the cache did, when one was asked for.
 func PrintCacheStats(w io.Writer, f RepoFlags, r *repo.Repository) {
@@ -99,7 +103,7 @@ func HostRepoOptions(getenv func(string) string, log io.Writer) repo.Options {
 	dir, size, err := CacheOptionsFromEnv(getenv)
 	if err != nil {
 		fmt.Fprintf(log, "no repository cache: %v\n", err)
-		return repo.Options{}
+		return repo.Options{LockHolders: LockHolders}
 	}
-	return repo.Options{CacheDir: dir, CacheSize: size}
+	return repo.Options{CacheDir: dir, CacheSize: size, LockHolders: LockHolders}
 }

@@ -28,7 +28,23 @@ type LockInfo struct {
 	PID       int       `json:"pid"`
 	Time      time.Time `json:"time"`
 	Refreshed time.Time `json:"refreshed"`
-	Key       string    `json:"-"`
+	// Holder identifies the holder beyond host and PID when Options.LockHolders says
+	// who this process is (a pod: its ServiceAccount's UID, namespace, name and UID).
+	Holder string `json:"holder,omitempty"`
+	Key    string `json:"-"`
+}
+
+// LockHolders tell, beyond this machine's process table, who holds a lock and whether
+// the holder of another one has ended. In a cluster a killed pod's lock would otherwise
+// block every prune (and a killed prune's lock every backup) until it goes stale; the
+// job image answers from the pod's own identity and the API server.
+type LockHolders interface {
+	// Self is the Holder this process writes into its locks ("" for none).
+	Self() string
+	// Gone reports that the holder of a lock has certainly ended. It must answer false
+	// whenever it cannot be sure (another cluster, an unreachable API server): a lock
+	// wrongly deemed gone lets a prune delete what a running backup still writes.
+	Gone(ctx context.Context, holder string) bool
 }
 
 // Stale reports whether the lock's holder stopped refreshing it.
@@ -66,6 +82,9 @@ func (r *Repository) lockAt(ctx context.Context, exclusive bool, now func() time
 	t := now().UTC()
 	l := &Lock{r: r, now: now, info: LockInfo{Exclusive: exclusive, Host: host, PID: os.Getpid(), Time: t, Refreshed: t},
 		stop: make(chan struct{}), done: make(chan struct{})}
+	if r.opts.LockHolders != nil {
+		l.info.Holder = r.opts.LockHolders.Self()
+	}
 	if err := l.write(ctx); err != nil {
 		return nil, err
 	}
@@ -80,9 +99,10 @@ func (r *Repository) lockAt(ctx context.Context, exclusive bool, now func() time
 		if o.Key == l.key || o.Stale(now()) {
 			continue
 		}
-		if o.deadHere(host) {
-			// its holder ran on this machine and is gone (killed): restic's rule, so a
-			// backup killed with SIGKILL does not block the next prune for LockStale
+		if o.deadHere(host) || ((exclusive || o.Exclusive) && r.holderGone(ctx, o)) {
+			// its holder ran on this machine, or in a pod, and is gone (killed): restic's
+			// rule, so a backup killed with SIGKILL does not block the next prune for
+			// LockStale
 			_ = r.be.Delete(context.WithoutCancel(ctx), o.Key)
 			continue
 		}
@@ -98,6 +118,17 @@ func (r *Repository) lockAt(ctx context.Context, exclusive bool, now func() time
 	}
 	go l.refreshLoop()
 	return l, nil
+}
+
+// holderGone asks Options.LockHolders whether the holder of a lock that conflicts with
+// ours has ended; only conflicting locks are asked about, so a backup never waits on it.
+func (r *Repository) holderGone(ctx context.Context, o LockInfo) bool {
+	if o.Holder == "" || r.opts.LockHolders == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return r.opts.LockHolders.Gone(ctx, o.Holder)
 }
 
 func (l *Lock) write(ctx context.Context) error {

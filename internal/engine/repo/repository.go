@@ -44,6 +44,9 @@ type Options struct {
 	// 4 KiB blocks (default DefaultCacheSize): the cache usually lives on an emptyDir whose
 	// sizeLimit evicts the pod that exceeds it, so the budget is kept at all times.
 	CacheSize int64
+	// LockHolders, when set, names this process in its locks and tells whether the
+	// holder of a conflicting lock has ended (see LockHolders); nil: host and PID only.
+	LockHolders LockHolders
 }
 
 func (o *Options) applyDefaults() {
