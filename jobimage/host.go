@@ -20,6 +20,7 @@ import (
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/snapshot"
 	"github.com/kubectl-stash/kubectl-stash/internal/repocmd"
 	"github.com/kubectl-stash/kubectl-stash/internal/store"
+	"github.com/kubectl-stash/kubectl-stash/jobimage/annotate"
 )
 
 // ProgressInterval bounds how often a host patches its progress onto its Job: the API
@@ -125,11 +126,13 @@ func runHostWork(ctx context.Context, h HostRun, hostname string, work func(*hos
 		st.status.Phase = api.PhaseSucceeded
 	}
 	st.mu.Unlock()
-	// The final status must land even when ctx was canceled by SIGTERM: the pod has its
-	// termination grace period left for it.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
-	defer cancel()
-	if werr := st.write(wctx); werr != nil {
+	// The final status must land even when ctx was canceled by SIGTERM (the pod has its
+	// termination grace period left for it), and when the API server is away for a while.
+	within := annotate.FinalWriteWithin
+	if ctx.Err() != nil {
+		within = 20 * time.Second
+	}
+	if werr := annotate.RetryFinal(context.WithoutCancel(ctx), within, st.write); werr != nil {
 		return errors.Join(err, werr)
 	}
 	if err != nil {

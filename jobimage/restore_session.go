@@ -75,9 +75,13 @@ func (rs *RestoreSession) Run(ctx context.Context) (api.Phase, error) {
 		}
 		status.CompletionTime = s.Now().UTC().Format(time.RFC3339)
 		status.Error = api.TruncateError(status.Error)
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
-		defer cancel()
-		werr := ann.AnnotateJSON(wctx, api.AnnotationSessionStatus, status)
+		within := annotate.FinalWriteWithin
+		if ctx.Err() != nil {
+			within = 20 * time.Second // SIGTERM: the pod's grace period is short
+		}
+		werr := annotate.RetryFinal(context.WithoutCancel(ctx), within, func(wctx context.Context) error {
+			return ann.AnnotateJSON(wctx, api.AnnotationSessionStatus, status)
+		})
 		fmt.Fprintf(s.Log, "restore session %s: %s%s\n", rs.Job, phase, prefixed(": ", status.Error))
 		var err error
 		if phase != api.PhaseSucceeded {

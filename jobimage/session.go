@@ -93,10 +93,14 @@ func (s *Session) Run(ctx context.Context) (api.Phase, error) {
 			status.Error = msg
 		}
 		status.CompletionTime = s.Now().UTC().Format(time.RFC3339)
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
-		defer cancel()
+		within := annotate.FinalWriteWithin
+		if ctx.Err() != nil {
+			within = 20 * time.Second // SIGTERM: the pod's grace period is short
+		}
 		status.Error = api.TruncateError(status.Error)
-		werr := ann.AnnotateJSON(wctx, api.AnnotationSessionStatus, status)
+		werr := annotate.RetryFinal(context.WithoutCancel(ctx), within, func(wctx context.Context) error {
+			return ann.AnnotateJSON(wctx, api.AnnotationSessionStatus, status)
+		})
 		fmt.Fprintf(s.Log, "session %s: %s%s\n", s.Job, phase, prefixed(": ", status.Error))
 		var err error
 		if phase != api.PhaseSucceeded && phase != api.PhaseSkipped {

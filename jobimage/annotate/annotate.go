@@ -7,7 +7,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -58,4 +60,31 @@ func (a *JobAnnotator) AnnotateJSON(ctx context.Context, key string, v any) erro
 		return fmt.Errorf("encode %s: %w", key, err)
 	}
 	return a.Annotate(ctx, map[string]string{key: string(b)})
+}
+
+// FinalWriteWithin is how long a final status write keeps trying while the API server
+// is away: a host that stored its snapshot must not end Failed because the API server
+// restarted at that moment, nor the session stay Running.
+const FinalWriteWithin = 5 * time.Minute
+
+// RetryFinal runs write until it succeeds, retrying while the API server is away
+// (restarting, unreachable) for up to within, with a growing pause. Errors a retry cannot
+// fix (the Job is gone, the write is forbidden or invalid) end it at once.
+func RetryFinal(ctx context.Context, within time.Duration, write func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	pause := 500 * time.Millisecond
+	for {
+		err := write(ctx)
+		if err == nil || apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || apierrors.IsInvalid(err) ||
+			apierrors.IsBadRequest(err) || apierrors.IsUnauthorized(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 10*time.Second)
+	}
 }
