@@ -66,7 +66,8 @@ kubectl-path:
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/...
-	$(GO) vet -tags objectstores ./internal/store/...
+	$(GO) vet -tags objectstores ./internal/store/... ./cmd/stash-job/
+	$(GO) vet -tags crashpoints ./internal/engine/... ./cmd/stash-job/
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -77,8 +78,10 @@ fmt-check:
 verify:
 	bash test/verify-imports.sh
 
+# the crash-consistency test needs the kill points compiled in (docs/reliability.md)
 unit:
 	$(GO) test ./...
+	$(GO) test -tags crashpoints -count=1 -run Crash ./cmd/stash-job/
 
 # the e2e tests' PostgreSQL image, from Debian's packages (test/images/postgres.sh)
 test-images:
@@ -131,7 +134,8 @@ test-objectstores:
 	@env=$$($(OBJECTSTORES) env); \
 	  if [ ! -f "$$env" ]; then echo "no object-store servers are running: make objectstores-up"; exit 1; fi; \
 	  set -a; . "$$env"; set +a; \
-	  $(GO) test -tags objectstores -count=1 ./internal/store/...
+	  $(GO) test -tags objectstores -count=1 ./internal/store/... && \
+	  $(GO) test -tags objectstores -count=1 -run 'ThroughFaultyProxy' ./cmd/stash-job/
 
 # Release packaging (.github/workflows/release.yml runs `make dist krew-manifest` on a tag):
 #   make dist           $(DIST): kubectl-stash_VERSION_OS_ARCH.tar.gz (.zip for Windows) per

@@ -38,6 +38,8 @@ for p in darwin/arm64 darwin/amd64 windows/amd64; do
   CGO_ENABLED=0 GOOS=${p%/*} GOARCH=${p#*/} go build -o /dev/null ./cmd/kubectl-stash
 done
 step "unit tests";          go test -count=1 ./...
+step "crash consistency (SIGKILL at the engine's kill points)"
+go test -tags crashpoints -count=1 -run Crash ./cmd/stash-job/
 step "object stores";       make -s objectstores-up; make -s test-objectstores
 
 step "waiting for the cluster binaries"
