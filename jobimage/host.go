@@ -289,7 +289,10 @@ func (s *hostState) recordSnapshot(ctx context.Context, sn *repo.Snapshot, dir s
 	s.status.Snapshots = append(s.status.Snapshots, ss)
 	s.status.Progress = nil
 	s.mu.Unlock()
-	return s.write(ctx)
+	// The final status carries the snapshot too: an API server away at this moment must
+	// not fail a host whose snapshot is stored.
+	_ = s.write(ctx)
+	return nil
 }
 
 func retentionPolicy(r api.Retention) repo.RetentionPolicy {

@@ -129,9 +129,7 @@ func restoreAll(ctx context.Context, h RestoreHostRun, s *hostState) error {
 		s.status.Restored = append(s.status.Restored, rs)
 		s.status.Progress = nil
 		s.mu.Unlock()
-		if err := s.write(ctx); err != nil {
-			return err
-		}
+		_ = s.write(ctx) // the final status carries it too: an API server away now fails nothing
 	}
 	return nil
 }
@@ -153,9 +151,7 @@ func restoreDumps(ctx context.Context, h RestoreHostRun, s *hostState, r *repo.R
 		s.mu.Lock()
 		s.status.Restored = append(s.status.Restored, rs)
 		s.mu.Unlock()
-		if err := s.write(ctx); err != nil {
-			return err
-		}
+		_ = s.write(ctx) // the final status carries it too: an API server away now fails nothing
 	}
 	return nil
 }

@@ -179,7 +179,7 @@ func (v *Verification) Run(ctx context.Context, restoreOnly bool) (api.Phase, er
 	}
 	if restoreOnly {
 		// the command container runs next and finishes the session
-		if err := v.write(ctx); err != nil {
+		if err := annotate.RetryFinal(ctx, annotate.FinalWriteWithin, v.write); err != nil {
 			return api.PhaseFailed, err
 		}
 		return api.PhaseRunning, nil
@@ -270,8 +270,8 @@ func shortID(id string) string {
 
 // finish records the end: the phase and duration, the history cleaned to its limit
 // (VerificationSessionHistoryCleaned), and for a failure with retries left, a new session.
-func (v *Verification) finish(ctx context.Context, phase api.Phase, msg string) (api.Phase, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+func (v *Verification) finish(parent context.Context, phase api.Phase, msg string) (api.Phase, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 30*time.Second)
 	defer cancel()
 	v.status.Phase = phase
 	v.status.Progress = nil
@@ -291,7 +291,11 @@ func (v *Verification) finish(ctx context.Context, phase api.Phase, msg string) 
 		v.condition(api.ConditionVerificationSessionHistoryCleaned, true, "SuccessfullyCleanedVerificationSessionHistory",
 			fmt.Sprintf("%d older session(s) removed", removed))
 	}
-	werr := v.write(ctx)
+	within := annotate.FinalWriteWithin
+	if parent.Err() != nil {
+		within = 20 * time.Second // SIGTERM: the pod's grace period is short
+	}
+	werr := annotate.RetryFinal(context.WithoutCancel(parent), within, v.write)
 	fmt.Fprintf(v.Log, "verify: session %s %s%s\n", v.Job, phase, prefixed(": ", msg))
 	if phase == api.PhaseSucceeded || phase == api.PhaseSkipped {
 		return phase, werr
