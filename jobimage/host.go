@@ -51,7 +51,7 @@ type HostRun struct {
 // directory), the previous snapshot of the same host and path as parent, then applies the
 // retention policy. It writes the host's status before it starts, while it runs (at most
 // every ProgressInterval) and when it ends; it returns an error if the host failed. When
-// ctx is canceled (SIGTERM) the host records Failed "canceled" before it returns.
+// ctx is canceled (SIGTERM) the host records Failed ("stopped: the pod received SIGTERM …") before it returns.
 func RunHost(ctx context.Context, h HostRun) error {
 	spec := h.Spec
 	return runHostWork(ctx, h, spec.Hostname, func(s *hostState, ctx context.Context) error {
@@ -120,7 +120,7 @@ func runHostWork(ctx context.Context, h HostRun, hostname string, work func(*hos
 		st.status.Phase = api.PhaseFailed
 		st.status.Error = err.Error()
 		if ctx.Err() != nil {
-			st.status.Error = "canceled: " + err.Error()
+			st.status.Error = stopReason(ctx) + ": " + err.Error()
 		}
 	} else {
 		st.status.Phase = api.PhaseSucceeded
@@ -141,6 +141,17 @@ func runHostWork(ctx context.Context, h HostRun, hostname string, work func(*hos
 	}
 	fmt.Fprintf(h.Log, "host %s: Succeeded in %s\n", hostname, st.status.Duration)
 	return nil
+}
+
+// stopReason says why a host's context ended before its work did. SIGTERM is what a
+// pod gets when it is deleted, evicted or its node drained; the user sees that rather
+// than a bare "context canceled".
+func stopReason(ctx context.Context) string {
+	cause := context.Cause(ctx)
+	if cause == nil || errors.Is(cause, context.Canceled) || strings.Contains(cause.Error(), "terminated") {
+		return "stopped: the pod received SIGTERM (deleted, evicted, or its node drained)"
+	}
+	return "stopped: " + cause.Error()
 }
 
 type hostState struct {
