@@ -18,6 +18,10 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
+	// `make` exports STASH_CACHE_DIR (its cache of builds and clusters), which stash-job
+	// takes as its repository cache: tests that want a cache set it themselves, so none
+	// reads another test's (or an earlier run's) cached index files.
+	os.Unsetenv("STASH_CACHE_DIR")
 	os.Exit(m.Run())
 }
 

@@ -25,6 +25,9 @@ type CheckFlags struct {
 // Check verifies the repository under a shared lock, so it can run beside backups, and
 // prints each problem with the snapshots and files it affects, then a summary.
 func Check(ctx context.Context, f RepoFlags, cf CheckFlags, asJSON bool, out io.Writer) error {
+	// Check verifies what the store holds: a local cache would answer with its own
+	// (verified) copies of index files and tree packs and hide their damage in the store.
+	f.NoCache = true
 	r, damaged, closeFn, err := OpenRepositorySkipDamagedIndex(ctx, f)
 	if err != nil {
 		return err
