@@ -15,11 +15,9 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -30,50 +28,6 @@ import (
 	"github.com/kubectl-stash/kubectl-stash/internal/store/storetest/faultproxy"
 	"github.com/kubectl-stash/kubectl-stash/internal/testutil"
 )
-
-// digestTree maps each entry below root to its mode and content hash.
-func digestTree(t *testing.T, root string) map[string]string {
-	t.Helper()
-	d := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		fi, err := e.Info()
-		if err != nil {
-			return err
-		}
-		v := fi.Mode().String()
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			v += fmt.Sprintf(" %x", sha256.Sum256(b))
-		}
-		d[rel] = v
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-func diffTrees(want, got map[string]string) string {
-	for p, w := range want {
-		if g := got[p]; g != w {
-			return fmt.Sprintf("%s: %q, want %q", p, g, w)
-		}
-	}
-	for p := range got {
-		if _, ok := want[p]; !ok {
-			return p + ": not in the source"
-		}
-	}
-	return ""
-}
 
 // proxySource writes many small files and a few MiB-sized ones; each round changes
 // some of both.
@@ -167,7 +121,7 @@ func TestS3ThroughFaultyProxy(t *testing.T) {
 	for round := range rounds {
 		proxySource(t, src, round)
 		tag := fmt.Sprintf("round-%d", round)
-		want[tag] = digestTree(t, src)
+		want[tag] = testutil.TreeDigest(t, src)
 		out, err := stashJob(t, append(append([]string{"backup"}, common...), "--host", "h", "--tag", tag, src)...)
 		if err != nil {
 			backupsFailed++
@@ -185,7 +139,7 @@ func TestS3ThroughFaultyProxy(t *testing.T) {
 			continue
 		}
 		restores++
-		if diff := diffTrees(want[tag], digestTree(t, filepath.Join(target, src))); diff != "" {
+		if diff := testutil.DiffTrees(want[tag], testutil.TreeDigest(t, filepath.Join(target, src))); diff != "" {
 			t.Errorf("round %d: the restore succeeded but differs: %s", round, diff)
 		}
 		os.RemoveAll(target)
@@ -227,7 +181,7 @@ func TestS3ThroughFaultyProxy(t *testing.T) {
 			t.Errorf("snapshot %s (%s) does not restore: %v\n%s", sn.ID[:8], sn.Tags[0], err, out)
 			continue
 		}
-		if diff := diffTrees(want[sn.Tags[0]], digestTree(t, filepath.Join(target, src))); diff != "" {
+		if diff := testutil.DiffTrees(want[sn.Tags[0]], testutil.TreeDigest(t, filepath.Join(target, src))); diff != "" {
 			t.Errorf("snapshot %s (%s) restores differently: %s", sn.ID[:8], sn.Tags[0], diff)
 		}
 		os.RemoveAll(target)

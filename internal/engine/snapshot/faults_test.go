@@ -1,10 +1,7 @@
 package snapshot_test
 
 import (
-	"crypto/sha256"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,52 +17,6 @@ import (
 	"github.com/kubectl-stash/kubectl-stash/internal/store/storetest"
 	"github.com/kubectl-stash/kubectl-stash/internal/testutil"
 )
-
-// treeDigest maps each entry below root to its type, permissions and content hash.
-func treeDigest(t *testing.T, root string) map[string]string {
-	t.Helper()
-	d := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		fi, err := e.Info()
-		if err != nil {
-			return err
-		}
-		v := fi.Mode().String()
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			v += fmt.Sprintf(" %x", sha256.Sum256(b))
-		}
-		d[rel] = v
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-func sameTree(want, got map[string]string) string {
-	for p, w := range want {
-		if g, ok := got[p]; !ok {
-			return p + ": missing"
-		} else if g != w {
-			return fmt.Sprintf("%s: %s, want %s", p, g, w)
-		}
-	}
-	for p := range got {
-		if _, ok := want[p]; !ok {
-			return p + ": not in the snapshot"
-		}
-	}
-	return ""
-}
 
 // faultSource writes the tree a faults run backs up: many small files and a few
 // MiB-sized ones; round changes some of each, so every backup uploads new packs.
@@ -117,7 +68,7 @@ func TestBackupRestoreWithRandomStoreFaults(t *testing.T) {
 	for round := range rounds {
 		faultSource(t, src, round)
 		tag := fmt.Sprintf("round-%d", round)
-		want[tag] = treeDigest(t, src)
+		want[tag] = testutil.TreeDigest(t, src)
 		r, err := repo.Open(ctx, st, []byte(repotest.Password), repo.Options{})
 		if err == nil {
 			err = r.LoadIndex(ctx)
@@ -144,7 +95,7 @@ func TestBackupRestoreWithRandomStoreFaults(t *testing.T) {
 			continue
 		}
 		restores++
-		if diff := sameTree(want[tag], treeDigest(t, target)); diff != "" {
+		if diff := testutil.DiffTrees(want[tag], testutil.TreeDigest(t, target)); diff != "" {
 			t.Errorf("round %d: restore with faults succeeded but differs: %s", round, diff)
 		}
 	}
@@ -177,7 +128,7 @@ func TestBackupRestoreWithRandomStoreFaults(t *testing.T) {
 			t.Errorf("snapshot %s (%s) does not restore: %v", sn.ID.Short(), sn.Tags[0], err)
 			continue
 		}
-		if diff := sameTree(want[sn.Tags[0]], treeDigest(t, target)); diff != "" {
+		if diff := testutil.DiffTrees(want[sn.Tags[0]], testutil.TreeDigest(t, target)); diff != "" {
 			t.Errorf("snapshot %s (%s) restores differently: %s", sn.ID.Short(), sn.Tags[0], diff)
 		}
 	}
