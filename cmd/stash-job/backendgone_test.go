@@ -7,10 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/kubectl-stash/kubectl-stash/internal/store/storetest"
 	"github.com/kubectl-stash/kubectl-stash/internal/testutil"
 )
 
@@ -77,32 +77,8 @@ func TestBackupWithBackendGone(t *testing.T) {
 // hanging. Long: it waits for the real timeouts.
 func TestBackupWithSilentBackend(t *testing.T) {
 	testutil.SoakOnly(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c) // held open, never answered
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	}()
-	out, err, d := backupAgainst(t, ln.Addr().String(), 6*time.Minute)
+	addr := storetest.SilentServer(t)
+	out, err, d := backupAgainst(t, addr, 6*time.Minute)
 	if err == nil {
 		t.Fatalf("the backup succeeded with a silent backend:\n%s", out)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -16,38 +15,6 @@ import (
 	"github.com/kubectl-stash/kubectl-stash/internal/store"
 	"github.com/kubectl-stash/kubectl-stash/internal/store/storetest"
 )
-
-// silentServer accepts connections on 127.0.0.1 and never answers: a hung service
-// or a black-holed load balancer.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return ln.Addr().String()
-}
 
 // within runs f and fails the test if it does not return within d.
 func within(t *testing.T, d time.Duration, f func()) time.Duration {
@@ -74,7 +41,7 @@ func TestSilentServiceFails(t *testing.T) {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	url := "s3://bucket/prefix?endpoint=http://" + silentServer(t) + "&use_path_style=true&region=us-east-1"
+	url := "s3://bucket/prefix?endpoint=http://" + storetest.SilentServer(t) + "&use_path_style=true&region=us-east-1"
 	const tryTimeout = 200 * time.Millisecond
 	s, err := store.Open(t.Context(), url, store.Options{TryTimeout: tryTimeout, MaxAttempts: 3, BaseBackoff: time.Millisecond})
 	if err != nil {
