@@ -421,19 +421,7 @@ func craft(t *testing.T, r *repo.Repository, nodes string) *repo.Snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodes = strings.ReplaceAll(nodes, "SUBID", sub.String())
-	root, _, err := r.SaveBlob(ctx, repo.TreeBlob, []byte(`{"nodes":[`+nodes+`]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	sn := &repo.Snapshot{Time: time.Now(), Host: "evil", Paths: []string{"/x"}, Tree: root}
-	if err := r.SaveSnapshot(ctx, sn); err != nil {
-		t.Fatal(err)
-	}
-	return sn
+	return saveRoot(t, r, strings.ReplaceAll(nodes, "SUBID", sub.String()))
 }
 
 func TestHostileSnapshotsWriteNothingOutsideTarget(t *testing.T) {
