@@ -174,7 +174,7 @@ func (h *crashHarness) fail(format string, a ...any) {
 // nextTag records the source's manifest under a new tag for the backup about to run.
 func (h *crashHarness) nextTag() string {
 	h.t.Helper()
-	m, err := treeManifest(h.src)
+	m, err := testutil.TreeManifest(h.src)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -350,12 +350,12 @@ func (h *crashHarness) verify(when string, mustKeep ...string) int {
 			h.fail("%s: restore snapshot %s (%s): %v", when, sn.ID.Short(), tag, err)
 			continue
 		}
-		got, err := treeManifest(filepath.Join(target, h.src))
+		got, err := testutil.TreeManifest(filepath.Join(target, h.src))
 		if err != nil {
 			h.fail("%s: restored snapshot %s (%s): %v", when, sn.ID.Short(), tag, err)
 			continue
 		}
-		if d := manifestDiff(h.want[tag], got); d != "" {
+		if d := testutil.DiffTrees(h.want[tag], got); d != "" {
 			h.fail("%s: snapshot %s (%s) does not restore what was backed up: %s", when, sn.ID.Short(), tag, d)
 		}
 		os.RemoveAll(target)

@@ -3,14 +3,10 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 )
@@ -112,61 +108,4 @@ func (ct *crashTree) change(t *testing.T) {
 	if err := os.Chmod(p, crashModes[ct.rnd.IntN(len(crashModes))]); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// treeManifest describes every entry below dir: type, permission bits, and the SHA-256
-// of a file's bytes or a link's target. Two trees with equal manifests restore the same.
-func treeManifest(dir string) (map[string]string, error) {
-	m := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			m[rel] = "link " + target
-		case fi.IsDir():
-			m[rel] = fmt.Sprintf("dir %o", fi.Mode().Perm())
-		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(b)
-			m[rel] = fmt.Sprintf("file %o %d %s", fi.Mode().Perm(), len(b), hex.EncodeToString(sum[:8]))
-		}
-		return nil
-	})
-	return m, err
-}
-
-// manifestDiff lists (at most a few of) the entries where two manifests differ.
-func manifestDiff(want, got map[string]string) string {
-	var diffs []string
-	for k, w := range want {
-		if g, ok := got[k]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%s: missing (want %s)", k, w))
-		} else if g != w {
-			diffs = append(diffs, fmt.Sprintf("%s: %s, want %s", k, g, w))
-		}
-	}
-	for k, g := range got {
-		if _, ok := want[k]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%s: unexpected %s", k, g))
-		}
-	}
-	sort.Strings(diffs)
-	if len(diffs) > 5 {
-		diffs = append(diffs[:5], fmt.Sprintf("... %d more", len(diffs)-5))
-	}
-	return strings.Join(diffs, "; ")
 }

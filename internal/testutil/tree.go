@@ -6,14 +6,16 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 )
 
-// TreeDigest maps each entry below root to its type, permissions and content hash: two
-// trees with equal digests hold the same files with the same modes and bytes.
-func TreeDigest(t testing.TB, root string) map[string]string {
-	t.Helper()
-	d := map[string]string{}
+// TreeManifest describes every entry below root: a directory's permission bits, a file's
+// permission bits, size and SHA-256, a symbolic link's target, the mode of anything else.
+// Two trees with equal manifests hold the same files with the same modes and bytes.
+func TreeManifest(root string) (map[string]string, error) {
+	m := map[string]string{}
 	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -23,36 +25,58 @@ func TreeDigest(t testing.TB, root string) map[string]string {
 		if err != nil {
 			return err
 		}
-		v := fi.Mode().String()
-		if fi.Mode().IsRegular() {
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			m[rel] = "link " + target
+		case fi.IsDir():
+			m[rel] = fmt.Sprintf("dir %o", fi.Mode().Perm())
+		case fi.Mode().IsRegular():
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return err
 			}
-			v += fmt.Sprintf(" %x", sha256.Sum256(b))
+			m[rel] = fmt.Sprintf("file %o %d %x", fi.Mode().Perm(), len(b), sha256.Sum256(b))
+		default:
+			m[rel] = fi.Mode().String()
 		}
-		d[rel] = v
 		return nil
 	})
+	return m, err
+}
+
+// TreeDigest is TreeManifest for a test that cannot go on without it.
+func TreeDigest(t testing.TB, root string) map[string]string {
+	t.Helper()
+	m, err := TreeManifest(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d
+	return m
 }
 
-// DiffTrees names the first difference between two TreeDigests ("" when equal).
+// DiffTrees lists (at most five of) the entries where two manifests differ; "" when
+// they are equal.
 func DiffTrees(want, got map[string]string) string {
-	for p, w := range want {
-		if g, ok := got[p]; !ok {
-			return p + ": missing"
+	var diffs []string
+	for k, w := range want {
+		if g, ok := got[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s: missing (want %s)", k, w))
 		} else if g != w {
-			return fmt.Sprintf("%s: %s, want %s", p, g, w)
+			diffs = append(diffs, fmt.Sprintf("%s: %s, want %s", k, g, w))
 		}
 	}
-	for p := range got {
-		if _, ok := want[p]; !ok {
-			return p + ": not in the source"
+	for k, g := range got {
+		if _, ok := want[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s: unexpected %s", k, g))
 		}
 	}
-	return ""
+	sort.Strings(diffs)
+	if len(diffs) > 5 {
+		diffs = append(diffs[:5], fmt.Sprintf("... %d more", len(diffs)-5))
+	}
+	return strings.Join(diffs, "; ")
 }

@@ -2,8 +2,6 @@ package check_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -130,7 +128,7 @@ func newCorruptionFixture(t *testing.T) *corruptionFixture {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := manifestOf(fx.src)
+		m, err := testutil.TreeManifest(fx.src)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -452,7 +450,7 @@ func (fx *corruptionFixture) judgeRestore(t *testing.T, i int, d damage, r *repo
 // compare requires the restore in target to equal the snapshot's source, but for the
 // excluded paths and what is below them.
 func (fx *corruptionFixture) compare(t *testing.T, i int, d damage, sn *repo.Snapshot, target string, excluded []string) {
-	got, err := manifestOf(filepath.Join(target, fx.src))
+	got, err := testutil.TreeManifest(filepath.Join(target, fx.src))
 	if errors.Is(err, fs.ErrNotExist) {
 		got, err = map[string]string{}, nil // a directory above the source was excluded
 	}
@@ -521,32 +519,4 @@ func refList(m map[check.FileRef]bool) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// manifestOf describes every entry below dir: type, permission bits, and a hash of a
-// file's bytes.
-func manifestOf(dir string) (map[string]string, error) {
-	m := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fi, err := de.Info()
-		if err != nil {
-			return err
-		}
-		if fi.IsDir() {
-			m[rel] = fmt.Sprintf("dir %o", fi.Mode().Perm())
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(b)
-		m[rel] = fmt.Sprintf("file %o %s", fi.Mode().Perm(), hex.EncodeToString(sum[:8]))
-		return nil
-	})
-	return m, err
 }
