@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -80,11 +81,7 @@ func (f *Random) SetRate(rate float64) {
 func (f *Random) Counts() map[RandomKind]int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	m := make(map[RandomKind]int, len(f.counts))
-	for k, v := range f.counts {
-		m[k] = v
-	}
-	return m
+	return maps.Clone(f.counts)
 }
 
 // String summarises calls and faults, for test logs.

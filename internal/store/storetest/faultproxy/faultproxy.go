@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -129,11 +130,7 @@ func (p *Proxy) Requests() int {
 func (p *Proxy) Counts() map[Kind]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	m := make(map[Kind]int, len(p.counts))
-	for k, v := range p.counts {
-		m[k] = v
-	}
-	return m
+	return maps.Clone(p.counts)
 }
 
 // Faults returns the number of faults injected, all kinds together.
