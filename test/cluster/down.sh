@@ -89,6 +89,13 @@ done
 for c in $(iptables -w -t nat -S 2>/dev/null | grep -F 'name: \"podnet\"' | awk '$1=="-A" && $2 ~ /^CNI-/ {print $2}' | sort -u); do
   iptables -w -t nat -F $c; iptables -w -t nat -X $c
 done
+# an empty CNI- chain with no rule: a pod's CNI ADD cut short after creating it (the
+# cluster-fault tests kill containers and restart the kubelet); -X refuses a chain that
+# anything still jumps to, so only an orphan goes
+nat=$(iptables -w -t nat -S 2>/dev/null)
+for c in $(awk '$1=="-N" && $2 ~ /^CNI-/ {print $2}' <<<"$nat"); do
+  grep -q -- "-A $c " <<<"$nat" || iptables -w -t nat -X $c 2>/dev/null || true
+done
 if grep -q 'inet 10.244.0.1/' <<<"$(ip -4 addr show dev cni0 2>/dev/null)"; then ip link del cni0 && log "deleted bridge cni0"; fi
 rm -rf $RUN/cni/ipam/*
 rm -f /var/lib/cni/results/podnet-*            # libcni result cache (hard-coded path in containerd 1.6)
