@@ -49,7 +49,7 @@ func newFileRepo(t *testing.T) string {
 		t.Fatal(err)
 	}
 	url := "file://" + dir
-	if err := repocmd.InitRepository(context.Background(), repocmd.RepoFlags{URL: url, PasswordFile: pw}, "", io.Discard); err != nil {
+	if err := repocmd.InitRepository(context.Background(), repocmd.RepoFlags{URL: url, PasswordFile: pw}, repocmd.InitFlags{}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	return url

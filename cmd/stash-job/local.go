@@ -99,6 +99,7 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("init", stderr)
 	rf := repoLocationFlags(fs)
 	compression := fs.String("compression", "", "compression codec: zstd, s2 or none (default: the engine's default)")
+	hash := fs.String("hash", "", "hash of blob ids and object names: blake3 (default), or sha256 for a format 1 repository that older programs read")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -106,7 +107,7 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(pos) != 0 {
 		return usagef("init takes no arguments, got %q", pos)
 	}
-	return repocmd.InitRepository(ctx, *rf, *compression, stdout)
+	return repocmd.InitRepository(ctx, *rf, repocmd.InitFlags{Compression: *compression, Hash: *hash}, stdout)
 }
 
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -29,7 +29,7 @@ func TestLocalCommandsRoundTrip(t *testing.T) {
 	repoURL := "file://" + filepath.Join(dir, "repo")
 	common := []string{"--repo", repoURL, "--password-file", pw}
 
-	if out, err := stashJob(t, append([]string{"init"}, common...)...); err != nil || !strings.Contains(out, "created repository") {
+	if out, err := stashJob(t, append([]string{"init"}, common...)...); err != nil || !strings.Contains(out, "created repository") || !strings.Contains(out, "(compression zstd, hash blake3)") {
 		t.Fatalf("init: %v\n%s", err, out)
 	}
 	out, err := stashJob(t, append(append([]string{"backup"}, common...), "--host", "host-0", "--tag", "daily", src)...)
@@ -99,6 +99,7 @@ func TestLocalCommandErrors(t *testing.T) {
 		{"unknown scheme", []string{"snapshots", "--repo", "ftp://host/x", "--password-file", pw}, []string{"ftp"}, ""},
 		{"no password", []string{"snapshots", "--repo", repoURL}, []string{"--password-file", "STASH_PASSWORD"}, ""},
 		{"init twice", []string{"init", "--repo", repoURL, "--password-file", pw}, []string{"already exists"}, ""},
+		{"unknown hash", []string{"init", "--repo", "file://" + filepath.Join(dir, "other"), "--password-file", pw, "--hash", "md5"}, []string{`"md5"`, "blake3", "sha256"}, ""},
 		{"restore without target", []string{"restore", "--repo", repoURL, "--password-file", pw, "latest"}, []string{"--target"}, ""},
 		{"bad overwrite mode", []string{"restore", "--repo", repoURL, "--password-file", pw, "latest", "--target", dir, "--overwrite", "sometimes"}, []string{"sometimes", "if-newer"}, ""},
 		{"backup of a missing path", []string{"backup", "--repo", repoURL, "--password-file", pw, filepath.Join(dir, "missing")}, []string{filepath.Join(dir, "missing")}, ""},

@@ -67,8 +67,14 @@ func OpenRepository(ctx context.Context, f RepoFlags) (*repo.Repository, func(),
 	return r, func() { st.Close() }, nil
 }
 
+// InitFlags choose a new repository's parameters; empty means the engine's default.
+type InitFlags struct {
+	Compression string // zstd, s2 or none
+	Hash        string // blake3 or sha256 (format 1, for programs before format 2)
+}
+
 // InitRepository creates a repository.
-func InitRepository(ctx context.Context, f RepoFlags, compression string, out io.Writer) error {
+func InitRepository(ctx context.Context, f RepoFlags, flags InitFlags, out io.Writer) error {
 	st, pw, err := f.open(ctx)
 	if err != nil {
 		return err
@@ -77,11 +83,11 @@ func InitRepository(ctx context.Context, f RepoFlags, compression string, out io
 	if err := st.Check(ctx); err != nil {
 		return err
 	}
-	r, err := repo.Init(ctx, st, pw, repo.InitOptions{Compression: compression}, repo.Options{})
+	r, err := repo.Init(ctx, st, pw, repo.InitOptions{Compression: flags.Compression, Hash: flags.Hash}, repo.Options{})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "created repository %s at %s (compression %s)\n", r.Config().ID[:8], r.URL(), r.Config().Compression)
+	fmt.Fprintf(out, "created repository %s at %s (compression %s, hash %s)\n", r.Config().ID[:8], r.URL(), r.Config().Compression, r.Hashing().Name())
 	return nil
 }
 

@@ -364,7 +364,7 @@ func TestRepoCreateInitPVC(t *testing.T) {
 	pw := writeFile(t, "password", "pw")
 	args := []string{"repo", "create", "local", "-n", "dev", "--url", "pvc://backup-volume/repo", "--password-file", pw, "--init", "--image", "registry.example/stash-job:test"}
 
-	ct := cmdTest{cs: fake.NewClientset(), logs: "created repository 1a2b3c4d at file:///stash-repository/repo (compression zstd)\n"}
+	ct := cmdTest{cs: fake.NewClientset(), logs: "created repository 1a2b3c4d at file:///stash-repository/repo (compression zstd, hash blake3)\n"}
 	var jobs []*batchv1.Job
 	jobController(ct.cs, batchv1.JobComplete, corev1.PodStatus{}, &jobs)
 	out, _, err := ct.run(t, args...)

@@ -231,7 +231,7 @@ func (c *checker) readData(ctx context.Context, packs []repo.IndexedPack, stored
 				c.badBlobs[b.ID] = len(c.res.Problems) - 1
 			}
 		}
-		if crypto.Hash(data) != p.ID && damagedBlobs == 0 {
+		if c.r.Hashing().Sum(data) != p.ID && damagedBlobs == 0 {
 			c.res.Problems = append(c.res.Problems, Problem{Kind: KindDamagedPack, Pack: p.ID.String(),
 				Error: "the pack's content does not hash to its name, though every blob in it verifies: its header is damaged", Files: []FileRef{}})
 		}

@@ -2,6 +2,7 @@ package check_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -178,7 +179,7 @@ func TestCheckDamagedBlob(t *testing.T) {
 
 func TestCheckUnreferencedPackIsNoProblem(t *testing.T) {
 	f := newFixture(t)
-	key := repo.PackKey(repo.DataBlob, crypto.Hash([]byte("stray")))
+	key := repo.PackKey(repo.DataBlob, crypto.ID(sha256.Sum256([]byte("stray"))))
 	if err := f.st.PutIfAbsent(context.Background(), key, []byte("stray")); err != nil {
 		t.Fatal(err)
 	}

@@ -1,25 +1,23 @@
 // Package crypto holds the repository's cryptography: the master key (an AES-256-GCM key
-// for sealing and an HMAC-SHA-256 key for blob ids), sealing with associated data, and the
-// memory-hard derivation of a key from a password. See docs/repository-format.md.
+// for sealing and a mac key for blob ids), the hash functions of ids and object names
+// (Hashing), sealing with associated data, and the memory-hard derivation of a key from a
+// password. See docs/repository-format.md.
 package crypto
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"sync"
 )
 
 // IDSize is the size of every id in a repository.
 const IDSize = 32
 
-// ID names a blob (keyed hash of its plaintext) or a stored object (SHA-256 of its bytes).
+// ID names a blob (keyed hash of its plaintext) or a stored object (hash of its bytes),
+// with the repository's Hashing.
 type ID [IDSize]byte
 
 // String is the lowercase hex form used in object names and JSON.
@@ -56,9 +54,6 @@ func ParseID(s string) (ID, error) {
 	return id, nil
 }
 
-// Hash is the SHA-256 of data: the name of a stored object.
-func Hash(data []byte) ID { return sha256.Sum256(data) }
-
 // Overhead is what Seal adds to a plaintext: nonce and tag.
 const Overhead = nonceSize + tagSize
 
@@ -79,8 +74,7 @@ type Key struct {
 	Encrypt [32]byte `json:"encrypt"`
 	MAC     [32]byte `json:"mac"`
 
-	aead    cipher.AEAD
-	macPool sync.Pool
+	aead cipher.AEAD
 }
 
 // NewRandomKey returns a fresh master key.
@@ -104,19 +98,7 @@ func (k *Key) Init() error {
 	if k.aead, err = cipher.NewGCM(block); err != nil {
 		return err
 	}
-	k.macPool.New = func() any { return hmac.New(sha256.New, k.MAC[:]) }
 	return nil
-}
-
-// BlobID is the keyed id of a blob's plaintext. Safe for concurrent use.
-func (k *Key) BlobID(data []byte) ID {
-	h := k.macPool.Get().(hash.Hash)
-	h.Reset()
-	h.Write(data)
-	var id ID
-	h.Sum(id[:0])
-	k.macPool.Put(h)
-	return id
 }
 
 // Seal appends nonce ‖ ciphertext ‖ tag of plain, bound to ad, to dst.

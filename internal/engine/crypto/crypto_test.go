@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -53,18 +54,6 @@ func TestSealUsesFreshNonces(t *testing.T) {
 	}
 }
 
-func TestBlobIDIsKeyed(t *testing.T) {
-	k1, _ := NewRandomKey()
-	k2, _ := NewRandomKey()
-	data := []byte("content")
-	if k1.BlobID(data) != k1.BlobID(data) {
-		t.Fatal("blob id not deterministic")
-	}
-	if k1.BlobID(data) == k2.BlobID(data) || k1.BlobID(data) == Hash(data) {
-		t.Fatal("blob id does not depend on the key")
-	}
-}
-
 func TestKeyJSONRoundTrip(t *testing.T) {
 	k, _ := NewRandomKey()
 	b, err := json.Marshal(k)
@@ -79,13 +68,13 @@ func TestKeyJSONRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := k2.Open(nil, k.Seal(nil, []byte("x"), nil), nil)
-	if err != nil || string(got) != "x" || k2.BlobID([]byte("y")) != k.BlobID([]byte("y")) {
+	if err != nil || string(got) != "x" || k2.MAC != k.MAC {
 		t.Fatalf("restored key differs: %v", err)
 	}
 }
 
 func TestParseID(t *testing.T) {
-	id := Hash([]byte("x"))
+	id := ID(sha256.Sum256([]byte("x")))
 	tests := []struct {
 		name, in string
 		ok       bool
@@ -129,15 +118,6 @@ func flip(b []byte, i int) []byte {
 	c := append([]byte(nil), b...)
 	c[i] ^= 1
 	return c
-}
-
-func BenchmarkBlobID(b *testing.B) {
-	k, _ := NewRandomKey()
-	data := make([]byte, 1<<20)
-	b.SetBytes(int64(len(data)))
-	for i := 0; i < b.N; i++ {
-		k.BlobID(data)
-	}
 }
 
 func BenchmarkSeal(b *testing.B) {

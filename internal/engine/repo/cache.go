@@ -3,7 +3,6 @@ package repo
 import (
 	"container/list"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -77,6 +76,9 @@ type cache struct {
 	root   string
 	repo   string // the repository's config id: this handle's entries are under root/repo
 	budget int64
+	// hashing names objects as the repository does: a cached file is used only while
+	// it still hashes to its name.
+	hashing *crypto.Hashing
 
 	mu      sync.Mutex
 	entries map[string]*list.Element // key "<repo>/<kind>/<id>" → element holding *cacheEntry
@@ -106,7 +108,7 @@ func blocks(n int64) int64 { return (n + cacheBlock - 1) / cacheBlock * cacheBlo
 
 // openCache opens (creating it if need be) the cache of repository repoID under root,
 // scans what it holds, and evicts down to budget if the budget shrank since.
-func openCache(root, repoID string, budget int64) (*cache, error) {
+func openCache(root, repoID string, budget int64, hashing *crypto.Hashing) (*cache, error) {
 	if _, err := crypto.ParseID(repoID); err != nil {
 		return nil, fmt.Errorf("repository id %q is not a cache directory name: %w", repoID, err)
 	}
@@ -114,7 +116,7 @@ func openCache(root, repoID string, budget int64) (*cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cache{root: root, repo: repoID, budget: budget, entries: map[string]*list.Element{}, lru: list.New(),
+	c := &cache{root: root, repo: repoID, budget: budget, hashing: hashing, entries: map[string]*list.Element{}, lru: list.New(),
 		skip: map[string]struct{}{}}
 	for _, kind := range []string{cacheIndex, cacheTree} {
 		if err := os.MkdirAll(filepath.Join(root, repoID, kind), 0o700); err != nil {
@@ -345,7 +347,7 @@ func (c *cache) object(ctx context.Context, kind string, id crypto.ID, fetch fun
 	key := c.key(kind, id)
 	if e := c.ready(key); e != nil {
 		b, err := os.ReadFile(c.path(key))
-		if err == nil && crypto.Hash(b) == id {
+		if err == nil && c.hashing.Sum(b) == id {
 			c.verified(e)
 			c.hit(len(b))
 			return b, nil
@@ -417,7 +419,7 @@ func (c *cache) fill(ctx context.Context, key string, id crypto.ID, size int64, 
 		if e.verified {
 			return false, nil
 		}
-		if hashFile(c.path(key)) == id {
+		if c.hashFile(c.path(key)) == id {
 			c.verified(e)
 			return false, nil
 		}
@@ -430,7 +432,7 @@ func (c *cache) fill(ctx context.Context, key string, id crypto.ID, size int64, 
 			return err
 		}
 		defer rd.Close()
-		h := sha256.New()
+		h := c.hashing.New()
 		// One byte more than the index says: a longer object is damaged, and the budget
 		// is never exceeded by what the store sends.
 		n, err = io.Copy(io.MultiWriter(w, h), io.LimitReader(rd, size+1))
@@ -448,15 +450,15 @@ func (c *cache) fill(ctx context.Context, key string, id crypto.ID, size int64, 
 	return true, err
 }
 
-// hashFile is crypto.Hash of the file at p, read in pieces; the zero id if it cannot be
-// read.
-func hashFile(p string) crypto.ID {
+// hashFile is the object name of the file at p (hashing.Sum), read in pieces; the zero
+// id if it cannot be read.
+func (c *cache) hashFile(p string) crypto.ID {
 	f, err := os.Open(p)
 	if err != nil {
 		return crypto.ID{}
 	}
 	defer f.Close()
-	h := sha256.New()
+	h := c.hashing.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return crypto.ID{}
 	}
@@ -546,7 +548,7 @@ func (r *Repository) readIndexFile(ctx context.Context, name string) ([]byte, er
 		if err != nil {
 			return nil, err
 		}
-		if crypto.Hash(raw).String() != name[len(indexPrefix):] {
+		if r.hashing.Sum(raw).String() != name[len(indexPrefix):] {
 			return raw, damagedIndex{fmt.Errorf("index %s: content does not match its name (damaged)", name)}
 		}
 		return raw, nil

@@ -186,7 +186,7 @@ func TestCacheLayoutAndIndexReuse(t *testing.T) {
 			tree++
 			oid, err := crypto.ParseID(strings.TrimPrefix(name, id+"/tree/"))
 			b, _ := os.ReadFile(filepath.Join(dir, name))
-			if err != nil || crypto.Hash(b) != oid || int64(len(b)) != size {
+			if err != nil || r.Hashing().Sum(b) != oid || int64(len(b)) != size {
 				t.Errorf("%s: not a whole pack named by its hash", name)
 			}
 		default:
@@ -366,7 +366,7 @@ func TestCacheDamagedFilesAreDroppedAndRefetched(t *testing.T) {
 			for _, kind := range []string{"index", "tree"} {
 				for _, p := range cachedPacks(t, dir, r.Config().ID, kind) {
 					b, _ := os.ReadFile(p)
-					if crypto.Hash(b).String() != filepath.Base(p) {
+					if r.Hashing().Sum(b).String() != filepath.Base(p) {
 						t.Errorf("%s: still damaged", p)
 					}
 				}

@@ -17,8 +17,10 @@ import (
 	"github.com/kubectl-stash/kubectl-stash/internal/store"
 )
 
-// FormatVersion is the repository format this code reads and writes.
-const FormatVersion = 1
+// FormatVersion is the newest repository format this code reads, and the one it writes.
+// Version 2 added the config's hash (BLAKE3 by default); version 1 repositories are
+// SHA-256 throughout and are read and written as they are.
+const FormatVersion = 2
 
 // Object names (docs/repository-format.md).
 const (
@@ -49,6 +51,22 @@ type Config struct {
 	ChunkerSeed      [32]byte       `json:"chunkerSeed"`
 	Compression      string         `json:"compression"`
 	PackSize         int            `json:"packSize"`
+	// Hash names the hash function of blob ids and object names (crypto.BLAKE3 or
+	// crypto.SHA256); absent in version 1, which is SHA-256.
+	Hash string `json:"hash,omitempty"`
+}
+
+// hashing returns the Hashing the config names, keyed with mac.
+func (c Config) hashing(mac [32]byte) (*crypto.Hashing, error) {
+	switch {
+	case c.Version <= 1 && c.Hash == "":
+		return crypto.NewHashing(crypto.SHA256, mac)
+	case c.Version <= 1:
+		return nil, fmt.Errorf("config: a version %d repository names no hash, this one names %q", c.Version, c.Hash)
+	case c.Hash == "":
+		return nil, fmt.Errorf("config: version %d needs a hash and none is named", c.Version)
+	}
+	return crypto.NewHashing(c.Hash, mac)
 }
 
 // Errors callers tell apart.
@@ -71,6 +89,9 @@ type InitOptions struct {
 	PackSize int
 	// ChunkerSeed fixes the chunker seed (tests); zero means random.
 	ChunkerSeed [32]byte
+	// Hash is the hash of ids and object names (default crypto.BLAKE3). crypto.SHA256
+	// writes a version 1 repository, which programs before version 2 can read.
+	Hash string
 }
 
 func (o *InitOptions) applyDefaults() {
@@ -85,6 +106,9 @@ func (o *InitOptions) applyDefaults() {
 	}
 	if o.PackSize == 0 {
 		o.PackSize = DefaultPackSize
+	}
+	if o.Hash == "" {
+		o.Hash = crypto.BLAKE3
 	}
 }
 
@@ -113,7 +137,13 @@ func Init(ctx context.Context, b Backend, password []byte, opts InitOptions, ro 
 		return nil, err
 	}
 	cfg := Config{Version: FormatVersion, Created: time.Now().UTC(), ChunkerAlgorithm: chunker.Algorithm, Chunker: opts.Chunker,
-		Compression: opts.Compression, PackSize: opts.PackSize, ChunkerSeed: opts.ChunkerSeed}
+		Compression: opts.Compression, PackSize: opts.PackSize, ChunkerSeed: opts.ChunkerSeed, Hash: opts.Hash}
+	if cfg.Hash == crypto.SHA256 {
+		cfg.Version, cfg.Hash = 1, ""
+	}
+	if _, err := cfg.hashing(key.MAC); err != nil {
+		return nil, err
+	}
 	id, err := crypto.NewSalt()
 	if err != nil {
 		return nil, err

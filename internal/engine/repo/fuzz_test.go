@@ -36,6 +36,7 @@ const fuzzAllocLimit = 64 << 20
 // fuzzRepo is a repository whose objects a fuzz test replaces one at a time.
 type fuzzRepo struct {
 	key     *crypto.Key
+	hashing *crypto.Hashing
 	objects map[string][]byte // every object of the repository, by key
 	keyName string            // keys/<id> of its key file
 }
@@ -63,7 +64,7 @@ func newFuzzRepo(f *testing.F) *fuzzRepo {
 	if err := r.SaveSnapshot(ctx, sn); err != nil {
 		f.Fatal(err)
 	}
-	fr := &fuzzRepo{key: r.Key(), objects: map[string][]byte{}}
+	fr := &fuzzRepo{key: r.Key(), hashing: r.Hashing(), objects: map[string][]byte{}}
 	err = st.List(ctx, "", func(o store.Object) error {
 		b, err := st.Get(ctx, o.Key)
 		fr.objects[o.Key] = b
@@ -194,7 +195,7 @@ func FuzzOpenConfig(f *testing.F) {
 		{"packSize": 1 << 62}, {"packSize": -5}, {"packSize": 0}, {"packSize": 1},
 		{"chunker": map[string]any{"MinSize": 1, "AvgSize": 3, "MaxSize": 1 << 40}},
 		{"chunker": map[string]any{}}, {"compression": "lz4"}, {"version": 99}, {"chunkerAlgorithm": "other"},
-		{"chunkerSeed": "short"},
+		{"chunkerSeed": "short"}, {"hash": "md5"}, {"hash": ""}, {"version": 1, "hash": "blake3"}, {"version": 1, "hash": nil},
 	} {
 		c := map[string]any{}
 		for k, v := range cfg {
@@ -226,6 +227,9 @@ func FuzzOpenConfig(f *testing.F) {
 		}
 		if err := c.Chunker.Validate(); err != nil {
 			t.Fatalf("config %q opened with chunker parameters a backup cannot use: %v", plain, err)
+		}
+		if want := map[bool]string{true: crypto.SHA256, false: c.Hash}[c.Version <= 1]; r.Hashing().Name() != want || (c.Version <= 1) != (c.Hash == "") {
+			t.Fatalf("config %q (version %d, hash %q) opened with hash %q", plain, c.Version, c.Hash, r.Hashing().Name())
 		}
 		if _, err := compress.ParseCodec(c.Compression); err != nil {
 			t.Fatalf("config %q opened with compression %q: %v", plain, c.Compression, err)
@@ -324,7 +328,7 @@ func FuzzLoadIndex(f *testing.F) {
 				if n := allocated(func() { out, err = r.LoadBlob(ctx, b.ID, nil) }); n > fuzzAllocLimit {
 					t.Fatalf("loading blob %+v allocated %d MiB", b, n>>20)
 				}
-				if err == nil && (len(out) != int(b.Raw) || r.Key().BlobID(out) != b.ID) {
+				if err == nil && (len(out) != int(b.Raw) || r.BlobID(out) != b.ID) {
 					t.Fatalf("blob %+v loaded without an error, but is not the blob", b)
 				}
 			}
@@ -351,7 +355,7 @@ func FuzzLoadSnapshot(f *testing.F) {
 	f.Fuzz(func(t *testing.T, plain []byte) {
 		defer watchdog("FuzzLoadSnapshot", plain, 10*time.Second)()
 		sealed := fr.key.Seal(nil, plain, []byte("snapshot"))
-		id := crypto.Hash(sealed)
+		id := fr.hashing.Sum(sealed)
 		replace := map[string][]byte{"snapshots/" + id.String(): sealed}
 		for k := range fr.objectsUnder("snapshots/") {
 			replace[k] = nil

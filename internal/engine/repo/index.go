@@ -192,7 +192,7 @@ func (r *Repository) writeIndex(ctx context.Context, packs []indexPack) error {
 		return err
 	}
 	sealed := r.key.Seal(nil, r.encodeCompressed(plain), []byte("index"))
-	id := crypto.Hash(sealed)
+	id := r.hashing.Sum(sealed)
 	if err := r.be.PutIfAbsent(ctx, indexPrefix+id.String(), sealed); err != nil && !isExists(err) {
 		return fmt.Errorf("write index: %w", err)
 	}

@@ -177,7 +177,7 @@ func (r *Repository) writePack(ctx context.Context, t BlobType, blobs []byte, en
 	sealedHdr := r.key.Seal(nil, hdr, []byte("pack-header"))
 	data := append(blobs, sealedHdr...)
 	data = binary.LittleEndian.AppendUint32(data, uint32(len(sealedHdr)))
-	id := crypto.Hash(data)
+	id := r.hashing.Sum(data)
 	if err := r.be.PutIfAbsent(ctx, PackKey(t, id), data); err != nil && !isExists(err) {
 		return PackInfo{}, fmt.Errorf("upload pack: %w", err)
 	}
@@ -220,7 +220,7 @@ func (r *Repository) WriteIndexFiles(ctx context.Context, packs []PackInfo, supe
 			return names, err
 		}
 		sealed := r.key.Seal(nil, r.encodeCompressed(plain), []byte("index"))
-		id := crypto.Hash(sealed)
+		id := r.hashing.Sum(sealed)
 		if err := r.be.PutIfAbsent(ctx, indexPrefix+id.String(), sealed); err != nil && !isExists(err) {
 			return names, fmt.Errorf("write index: %w", err)
 		}

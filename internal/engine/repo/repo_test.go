@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo/repotest"
 	"github.com/kubectl-stash/kubectl-stash/internal/store"
@@ -28,6 +29,46 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if _, err := repo.Init(ctx, st, []byte("x"), repo.InitOptions{KDF: repotest.CheapKDF}, repo.Options{}); !errors.Is(err, repo.ErrExists) {
 		t.Fatalf("second init: %v, want ErrExists", err)
+	}
+}
+
+// TestInitHash: a new repository is format 2 with BLAKE3 unless SHA-256 is asked for,
+// which writes format 1 exactly (no hash in the config), so older programs read it.
+func TestInitHash(t *testing.T) {
+	tests := []struct {
+		hash        string
+		wantVersion int
+		wantHash    string // in the config
+		wantName    string // what ids are computed with
+	}{
+		{"", 2, crypto.BLAKE3, crypto.BLAKE3},
+		{crypto.BLAKE3, 2, crypto.BLAKE3, crypto.BLAKE3},
+		{crypto.SHA256, 1, "", crypto.SHA256},
+	}
+	for _, tt := range tests {
+		t.Run(tt.wantName+"/"+tt.hash, func(t *testing.T) {
+			st := repotest.NewStore(t)
+			repotest.Init(t, st, repo.InitOptions{Hash: tt.hash})
+			r := repotest.Reopen(t, st)
+			c := r.Config()
+			if c.Version != tt.wantVersion || c.Hash != tt.wantHash || r.Hashing().Name() != tt.wantName {
+				t.Fatalf("version %d, config hash %q, ids %s; want %d, %q, %s", c.Version, c.Hash, r.Hashing().Name(), tt.wantVersion, tt.wantHash, tt.wantName)
+			}
+			id, _, err := r.SaveBlob(ctx, repo.DataBlob, []byte("some data"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want, _ := crypto.NewHashing(tt.wantName, r.Key().MAC); id != want.BlobID([]byte("some data")) {
+				t.Errorf("blob id %s is not the %s of the data", id.Short(), tt.wantName)
+			}
+		})
+	}
+	st := repotest.NewStore(t)
+	if _, err := repo.Init(ctx, st, []byte("x"), repo.InitOptions{KDF: repotest.CheapKDF, Hash: "md5"}, repo.Options{}); err == nil || !strings.Contains(err.Error(), `"md5"`) {
+		t.Errorf("init with an unknown hash: %v", err)
+	}
+	if _, err := st.Get(ctx, "config"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("init with an unknown hash wrote a config: %v", err)
 	}
 }
 

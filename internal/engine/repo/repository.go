@@ -3,7 +3,6 @@ package repo
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -66,11 +65,12 @@ func (o *Options) applyDefaults() {
 
 // Repository is an open repository. Its methods are safe for concurrent use.
 type Repository struct {
-	be   Backend
-	key  *crypto.Key
-	cfg  Config
-	opts Options
-	idx  *index
+	be      Backend
+	key     *crypto.Key
+	hashing *crypto.Hashing
+	cfg     Config
+	opts    Options
+	idx     *index
 
 	cache    *cache // nil: none
 	cacheErr error  // why there is no cache although Options.CacheDir asked for one
@@ -123,7 +123,11 @@ func newRepository(b Backend, key *crypto.Key, cfg Config, opts Options) (*Repos
 	if cfg.PackSize <= 0 {
 		cfg.PackSize = DefaultPackSize
 	}
-	r := &Repository{be: b, key: key, cfg: cfg, opts: opts, idx: newIndex(), compressor: c, metaCompressor: mc}
+	hashing, err := cfg.hashing(key.MAC)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.URL(), err)
+	}
+	r := &Repository{be: b, key: key, hashing: hashing, cfg: cfg, opts: opts, idx: newIndex(), compressor: c, metaCompressor: mc}
 	if sp, ok := b.(spoolBackend); ok && sp.CanSpool() {
 		r.spool = true
 	}
@@ -137,7 +141,7 @@ func newRepository(b Backend, key *crypto.Key, cfg Config, opts Options) (*Repos
 	}
 	r.packBufs.init(opts.Uploads+1, cfg.PackSize+cfg.PackSize/8)
 	if opts.CacheDir != "" {
-		r.cache, r.cacheErr = openCache(opts.CacheDir, cfg.ID, opts.CacheSize)
+		r.cache, r.cacheErr = openCache(opts.CacheDir, cfg.ID, opts.CacheSize, hashing)
 	}
 	return r, nil
 }
@@ -151,8 +155,14 @@ func (r *Repository) Config() Config { return r.cfg }
 // URL is the repository's display URL (no credentials).
 func (r *Repository) URL() string { return r.be.URL() }
 
-// Key returns the master key (for blob ids).
+// Key returns the master key.
 func (r *Repository) Key() *crypto.Key { return r.key }
+
+// Hashing returns the hash functions of the repository's blob ids and object names.
+func (r *Repository) Hashing() *crypto.Hashing { return r.hashing }
+
+// BlobID is the id a blob with this plaintext has in the repository.
+func (r *Repository) BlobID(plain []byte) crypto.ID { return r.hashing.BlobID(plain) }
 
 // Backend returns the storage the repository lives in.
 func (r *Repository) Backend() Backend { return r.be }
@@ -215,7 +225,7 @@ func blobAD(t BlobType, c compress.Codec, id crypto.ID) []byte {
 // SaveBlob stores plain as a blob of type t unless it is stored already; it returns the
 // blob's id and whether this call stored it. The blob is durable only after Flush.
 func (r *Repository) SaveBlob(ctx context.Context, t BlobType, plain []byte) (crypto.ID, bool, error) {
-	id := r.key.BlobID(plain)
+	id := r.hashing.BlobID(plain)
 	saved, err := r.SaveBlobWithID(ctx, t, id, plain)
 	return id, saved, err
 }
@@ -331,7 +341,7 @@ func (r *Repository) newPacker(ctx context.Context, t BlobType) (*packer, error)
 		if err != nil {
 			return nil, fmt.Errorf("write pack: %w", err)
 		}
-		p.spool, p.w, p.hash = sp, bufio.NewWriterSize(sp, spoolWrite), sha256.New()
+		p.spool, p.w, p.hash = sp, bufio.NewWriterSize(sp, spoolWrite), r.hashing.New()
 	default:
 		b, err := r.packBufs.get(ctx)
 		if err != nil {
@@ -418,7 +428,7 @@ func (r *Repository) storePack(ctx context.Context, p *packer) error {
 		}
 	} else {
 		data := append(p.buf, sealedHdr...)
-		id = crypto.Hash(data)
+		id = r.hashing.Sum(data)
 		size = int64(len(data))
 		err := r.be.PutIfAbsent(ctx, PackKey(p.typ, id), data)
 		if p.typ == DataBlob {
@@ -541,7 +551,7 @@ func (r *Repository) DecodeBlob(id crypto.ID, e Entry, sealed, dst []byte) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("blob %s in pack %s: %w", id.Short(), e.Pack.Short(), err)
 	}
-	if got := out[len(dst):]; len(got) != int(e.Raw) || r.key.BlobID(got) != id {
+	if got := out[len(dst):]; len(got) != int(e.Raw) || r.hashing.BlobID(got) != id {
 		return nil, fmt.Errorf("blob %s in pack %s: content does not match its id (damaged)", id.Short(), e.Pack.Short())
 	}
 	return out, nil
@@ -565,7 +575,7 @@ func (r *Repository) OpenBlob(id crypto.ID, e Entry, sealed, dst []byte) ([]byte
 			return nil, fmt.Errorf("blob %s in pack %s: %w", id.Short(), e.Pack.Short(), err)
 		}
 	}
-	if len(out) != int(e.Raw) || r.key.BlobID(out) != id {
+	if len(out) != int(e.Raw) || r.hashing.BlobID(out) != id {
 		return nil, fmt.Errorf("blob %s in pack %s: content does not match its id (damaged)", id.Short(), e.Pack.Short())
 	}
 	return out, nil

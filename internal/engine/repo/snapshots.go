@@ -61,7 +61,7 @@ func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) error {
 		return err
 	}
 	sealed := r.key.Seal(nil, plain, []byte("snapshot"))
-	id := crypto.Hash(sealed)
+	id := r.hashing.Sum(sealed)
 	if err := r.be.PutIfAbsent(ctx, snapPrefix+id.String(), sealed); err != nil && !isExists(err) {
 		return fmt.Errorf("write snapshot: %w", err)
 	}
@@ -75,7 +75,7 @@ func (r *Repository) LoadSnapshot(ctx context.Context, id crypto.ID) (*Snapshot,
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", id.Short(), err)
 	}
-	if crypto.Hash(raw) != id {
+	if r.hashing.Sum(raw) != id {
 		return nil, fmt.Errorf("snapshot %s: content does not match its name (damaged)", id.Short())
 	}
 	plain, err := r.key.Open(nil, raw, []byte("snapshot"))

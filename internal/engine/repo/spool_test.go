@@ -106,7 +106,7 @@ func TestSpooledPacks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if crypto.Hash(data) != p.ID {
+		if r2.Hashing().Sum(data) != p.ID {
 			t.Errorf("pack %s: its bytes hash to another name", p.Key)
 		}
 	}
@@ -154,7 +154,7 @@ func BenchmarkSaveBlob(b *testing.B) {
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
 					copy(blob, fmt.Sprintf("%016d", i)) // a new blob every time
-					if _, err := r.SaveBlobWithID(ctx, repo.DataBlob, r.Key().BlobID(blob), blob); err != nil {
+					if _, err := r.SaveBlobWithID(ctx, repo.DataBlob, r.BlobID(blob), blob); err != nil {
 						b.Fatal(err)
 					}
 				}

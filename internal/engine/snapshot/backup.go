@@ -608,7 +608,7 @@ func (a *archiver) saveFile(ctx context.Context, ch *chunker.Chunker, buf *[]byt
 		if cap(chunk) > cap(*buf) {
 			*buf = chunk[:0]
 		}
-		id := a.r.Key().BlobID(chunk)
+		id := a.r.BlobID(chunk)
 		if !a.r.Has(id) {
 			if _, err := a.r.SaveBlobWithID(ctx, repo.DataBlob, id, chunk); err != nil {
 				return repoError{err}

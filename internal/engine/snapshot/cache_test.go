@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo/repotest"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/snapshot"
@@ -171,7 +170,7 @@ func TestBackupAndRestoreWithDamagedOrUnusableCache(t *testing.T) {
 			files, _ := filepath.Glob(filepath.Join(dir, r.Config().ID, "*", "*"))
 			for _, p := range files {
 				b, _ := os.ReadFile(p)
-				if crypto.Hash(b).String() != filepath.Base(p) {
+				if r.Hashing().Sum(b).String() != filepath.Base(p) {
 					t.Errorf("%s: damaged file still cached", p)
 				}
 			}

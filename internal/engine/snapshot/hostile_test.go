@@ -59,7 +59,7 @@ func putHostilePack(t *testing.T, r *repo.Repository, st *store.Store, b hostile
 	hdr = append(hdr, b.id[:]...)
 	sealedHdr := r.Key().Seal(nil, hdr, []byte("pack-header"))
 	pack := append(append(bytes.Clone(sealed), sealedHdr...), binary.LittleEndian.AppendUint32(nil, uint32(len(sealedHdr)))...)
-	packID := crypto.Hash(pack)
+	packID := r.Hashing().Sum(pack)
 	if err := st.Put(ctx, repo.PackKey(repo.DataBlob, packID), pack); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func putHostilePack(t *testing.T, r *repo.Repository, st *store.Store, b hostile
 	}}})
 	plain := append([]byte{byte(compress.None)}, binary.LittleEndian.AppendUint32(nil, uint32(len(doc)))...)
 	sealedIdx := r.Key().Seal(nil, append(plain, doc...), []byte("index"))
-	if err := st.Put(ctx, "index/"+crypto.Hash(sealedIdx).String(), sealedIdx); err != nil {
+	if err := st.Put(ctx, "index/"+r.Hashing().Sum(sealedIdx).String(), sealedIdx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -186,54 +186,54 @@ func TestHostileRepositoryRestore(t *testing.T) {
 			return fileNode("victim", 300000*4, false, ids...)
 		}, "missing"},
 		{"index entry 4 GiB long in a small pack", func(t *testing.T, r *repo.Repository, st *store.Store) string {
-			id := r.Key().BlobID(text)
+			id := r.BlobID(text)
 			putHostilePack(t, r, st, hostileBlob{id: id, codec: compress.None, payload: text, length: u32(1<<32 - 64)}, uint32(len(text)))
 			return fileNode("victim", uint64(len(text)), false, id)
 		}, "reading"},
 		{"index entry past the pack's end", func(t *testing.T, r *repo.Repository, st *store.Store) string {
-			id := r.Key().BlobID(text)
+			id := r.BlobID(text)
 			putHostilePack(t, r, st, hostileBlob{id: id, codec: compress.None, payload: text, offset: u32(1 << 31)}, uint32(len(text)))
 			return fileNode("victim", uint64(len(text)), false, id)
 		}, "victim"},
 		{"index entry whose offset plus length passes 2^32", func(t *testing.T, r *repo.Repository, st *store.Store) string {
-			id := r.Key().BlobID(text)
+			id := r.BlobID(text)
 			putHostilePack(t, r, st, hostileBlob{id: id, codec: compress.None, payload: text, offset: u32(1<<32 - 16), length: u32(64)}, uint32(len(text)))
 			return fileNode("victim", uint64(len(text)), false, id)
 		}, "victim"},
 		{"decompression bomb: 64 MiB of zeros in a frame claiming 4 KiB", func(t *testing.T, r *repo.Repository, st *store.Store) string {
-			id := r.Key().BlobID(make([]byte, 4096))
+			id := r.BlobID(make([]byte, 4096))
 			putHostilePack(t, r, st, hostileBlob{id: id, codec: compress.Zstd, payload: zstdLyingFrame(t, 64<<20, 4096)}, 4096)
 			return fileNode("victim", 4096, false, id)
 		}, "zstd"},
 		{"decompression bomb: 64 MiB of zeros, the index says 4 KiB", func(t *testing.T, r *repo.Repository, st *store.Store) string {
-			id := r.Key().BlobID(make([]byte, 4096))
+			id := r.BlobID(make([]byte, 4096))
 			putHostilePack(t, r, st, hostileBlob{id: id, codec: compress.Zstd, payload: zstdLyingFrame(t, 64<<20, 64<<20)}, 4096)
 			return fileNode("victim", 4096, false, id)
 		}, "zstd"},
 		{"uncompressed length of 3 GiB claimed", func(t *testing.T, r *repo.Repository, st *store.Store) string {
-			id := r.Key().BlobID(make([]byte, 4096))
+			id := r.BlobID(make([]byte, 4096))
 			putHostilePack(t, r, st, hostileBlob{id: id, codec: compress.Zstd, payload: zstdLyingFrame(t, 1<<20, 3<<30)}, 3<<30)
 			return fileNode("victim", 3<<30, false, id)
 		}, "above"},
 		{"blob stored under another blob's id", func(t *testing.T, r *repo.Repository, st *store.Store) string {
-			id := r.Key().BlobID(text)
+			id := r.BlobID(text)
 			putHostilePack(t, r, st, hostileBlob{id: id, codec: compress.None, payload: evil, raw: u32(uint32(len(text)))}, uint32(len(evil)))
 			return fileNode("victim", uint64(len(text)), false, id)
 		}, "damaged"},
 		{"blob sealed for another id", func(t *testing.T, r *repo.Repository, st *store.Store) string {
-			id := r.Key().BlobID(text)
-			other := hostileBlob{id: r.Key().BlobID(evil), codec: compress.None, payload: text}
+			id := r.BlobID(text)
+			other := hostileBlob{id: r.BlobID(evil), codec: compress.None, payload: text}
 			putHostilePack(t, r, st, other, uint32(len(text)))
 			// the index entry names id, the seal names the other id
 			sealed := r.Key().Seal(nil, text, blobAD(repo.DataBlob, compress.None, other.id))
 			pack := append(sealed, 0, 0, 0, 0)
-			packID := crypto.Hash(pack)
+			packID := r.Hashing().Sum(pack)
 			st.Put(ctx, repo.PackKey(repo.DataBlob, packID), pack)
 			doc := fmt.Sprintf(`{"version":1,"packs":[{"id":"%s","type":"data","size":%d,"blobs":[{"id":"%s","offset":0,"length":%d,"raw":%d,"codec":0}]}]}`,
 				packID, len(pack), id, len(sealed), len(text))
 			plain := append([]byte{0}, binary.LittleEndian.AppendUint32(nil, uint32(len(doc)))...)
 			sealedIdx := r.Key().Seal(nil, append(plain, doc...), []byte("index"))
-			st.Put(ctx, "index/"+crypto.Hash(sealedIdx).String(), sealedIdx)
+			st.Put(ctx, "index/"+r.Hashing().Sum(sealedIdx).String(), sealedIdx)
 			return fileNode("victim", uint64(len(text)), false, id)
 		}, "verification failed"},
 	}

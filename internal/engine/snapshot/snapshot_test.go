@@ -3,6 +3,7 @@ package snapshot_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +21,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/kubectl-stash/kubectl-stash/internal/engine/crypto"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/repo/repotest"
 	"github.com/kubectl-stash/kubectl-stash/internal/engine/snapshot"
@@ -137,7 +137,7 @@ func describe(t *testing.T, root string) map[string]entry {
 			if err != nil {
 				return err
 			}
-			e.content = crypto.Hash(b).String()
+			e.content = fmt.Sprintf("%x", sha256.Sum256(b))
 			if st.Nlink > 1 {
 				if first, ok := inodes[st.Ino]; ok {
 					e.linkGroup = first

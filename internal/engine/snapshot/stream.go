@@ -105,7 +105,7 @@ func BackupStream(ctx context.Context, r *repo.Repository, name string, rd io.Re
 		if cap(chunk) > cap(buf) {
 			buf = chunk[:0]
 		}
-		id := r.Key().BlobID(chunk)
+		id := r.BlobID(chunk)
 		if !r.Has(id) {
 			if _, err := r.SaveBlobWithID(ctx, repo.DataBlob, id, chunk); err != nil {
 				return nil, fmt.Errorf("stream backup of %s: %w", name, err)

@@ -360,7 +360,7 @@ func (v *verifier) content(ch *chunker.Chunker, buf *[]byte, job verifyJob) erro
 			*buf = chunk[:0]
 		}
 		v.bytesDone.Add(int64(len(chunk)))
-		if i >= len(job.node.Content) || v.r.Key().BlobID(chunk) != job.node.Content[i] {
+		if i >= len(job.node.Content) || v.r.BlobID(chunk) != job.node.Content[i] {
 			return fmt.Errorf("content differs from the snapshot at chunk %d (byte %d on)", i, offsetOf(job.node, i, v.r))
 		}
 		i++
