@@ -145,6 +145,9 @@ type restorer struct {
 	// prefix is the snapshot path of the target's top: "/", or with StripPath the path
 	// restored (its parent directory for a file).
 	prefix string
+	// umask is the process's umask when the restore started (processUmask): a file
+	// created with its permission bits needs no chmod when the umask keeps them all.
+	umask uint32
 	// pending are directories entered but not planned yet: with Includes, a directory is
 	// created only once something below it is restored (materialize).
 	pending []pendingDir
@@ -720,6 +723,7 @@ func (rs *restorer) execute(ctx context.Context) error {
 	defer rs.dirs.closeAll()
 	rs.writeback = startWritebacks()
 	defer rs.writeback.stop() // after an error; a second stop is a no-op
+	rs.umask = processUmask()
 	for _, d := range rs.dirList {
 		if d.rel == "" {
 			continue // the target itself
@@ -811,15 +815,15 @@ func (rs *restorer) openNew(f *restoreFile) (*os.File, error) {
 	return fh, err
 }
 
-// writeWhole creates a file whose content is exactly data.
+// writeWhole creates a file whose content is exactly data, with its metadata.
 func (rs *restorer) writeWhole(f *restoreFile, data []byte) error {
-	inWay, err := rs.writeNew(f.rel, data)
+	inWay, err := rs.writeNew(f.rel, data, f.node)
 	if inWay {
 		// a symlink or directory at the file's place is replaced
 		if err := rs.root.RemoveAll(f.rel); err != nil {
 			return err
 		}
-		_, err = rs.writeNew(f.rel, data)
+		_, err = rs.writeNew(f.rel, data, f.node)
 	}
 	return err
 }
@@ -915,17 +919,20 @@ func (rs *restorer) restorePack(ctx context.Context, p *packWork, b *packBufs) e
 		for _, t := range it.bn.targets {
 			if len(t.file.node.Content) == 1 && !t.file.node.Sparse {
 				// The whole file in one blob (most small files): create and write it
-				// with a single open.
+				// with a single open, and set its metadata on the open file.
 				if err := rs.writeWhole(t.file, plain); err != nil {
 					return err
 				}
-			} else {
-				if err := rs.ensureCreated(t.file); err != nil {
-					return err
-				}
-				if err := rs.writeAt(t.file, plain, t.offset); err != nil {
-					return err
-				}
+				rs.bytesDone.Add(int64(len(plain)))
+				t.file.remaining.Add(-1)
+				rs.filesDone.Add(1)
+				continue
+			}
+			if err := rs.ensureCreated(t.file); err != nil {
+				return err
+			}
+			if err := rs.writeAt(t.file, plain, t.offset); err != nil {
+				return err
 			}
 			rs.bytesDone.Add(int64(len(plain)))
 			if t.file.remaining.Add(-1) == 0 {

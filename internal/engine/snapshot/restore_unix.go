@@ -32,10 +32,15 @@ func (rs *restorer) openat(rel string, flags int, perm uint32) (*os.File, error)
 // euid is the effective user id, asked once (setMeta runs for every restored file).
 var euid = sync.OnceValue(os.Geteuid)
 
-// writeNew creates (or truncates) the file rel and writes data into it, on the bare
-// descriptor: an *os.File costs an fcntl per file (os.NewFile checks O_NONBLOCK).
-// O_NOFOLLOW: never write through a symlink planted there.
-func (rs *restorer) writeNew(rel string, data []byte) (bool, error) {
+// writeNew creates (or truncates) the file rel, writes data into it and restores n's
+// owner, mode and times, all on the bare descriptor: an *os.File costs an fcntl per file
+// (os.NewFile checks O_NONBLOCK), and the descriptor's calls skip the name lookups of
+// setMeta's. O_NOFOLLOW: never write through a symlink planted there.
+//
+// A new file is created with its permission bits (O_EXCL): when the umask keeps them
+// all and there are no setuid, setgid or sticky bits, the mode is right from the start
+// and needs no chmod. An existing file is truncated and gets the full treatment.
+func (rs *restorer) writeNew(rel string, data []byte, n *Node) (bool, error) {
 	dir, name := path.Split(rel)
 	d, release, err := rs.dirs.get(strings.TrimSuffix(dir, "/"))
 	if err != nil {
@@ -43,15 +48,20 @@ func (rs *restorer) writeNew(rel string, data []byte) (bool, error) {
 	}
 	defer release()
 	size := int64(len(data))
-	var fd int
-	for {
-		fd, err = unix.Openat(int(d.Fd()), name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		if err != unix.EINTR {
-			break
-		}
+	mode := unixMode(n.Mode)
+	modeSet := false
+	fd, err := openatRetry(int(d.Fd()), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode&0o777)
+	if err == nil {
+		modeSet = mode&^0o777 == 0 && mode&rs.umask == 0
+	} else if err == unix.EEXIST {
+		fd, err = openatRetry(int(d.Fd()), name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	}
 	if err != nil {
 		return inTheWay(err), &os.PathError{Op: "open", Path: rel, Err: err}
+	}
+	fail := func(op string, err error) (bool, error) {
+		unix.Close(fd)
+		return false, &os.PathError{Op: op, Path: rel, Err: err}
 	}
 	for len(data) > 0 {
 		n, err := unix.Write(fd, data)
@@ -59,10 +69,24 @@ func (rs *restorer) writeNew(rel string, data []byte) (bool, error) {
 			continue
 		}
 		if err != nil {
-			unix.Close(fd)
-			return false, &os.PathError{Op: "write", Path: rel, Err: err}
+			return fail("write", err)
 		}
 		data = data[n:]
+	}
+	if euid() == 0 {
+		if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil {
+			return fail("chown", err)
+		}
+	}
+	if !modeSet {
+		// after chown: chown clears setuid/setgid bits
+		if err := unix.Fchmod(fd, mode); err != nil {
+			return fail("chmod", err)
+		}
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(n.AccessTime.UnixNano()), unix.NsecToTimespec(n.ModTime.UnixNano())}
+	if err := setTimes(fd, int(d.Fd()), name, ts); err != nil {
+		return fail("set times of", err)
 	}
 	return false, rs.writeback.closeAfter(writeback{fd: uintptr(fd), off: 0, n: size, close: func() error {
 		if err := unix.Close(fd); err != nil {
@@ -70,6 +94,15 @@ func (rs *restorer) writeNew(rel string, data []byte) (bool, error) {
 		}
 		return nil
 	}})
+}
+
+func openatRetry(dirfd int, name string, flags int, mode uint32) (int, error) {
+	for {
+		fd, err := unix.Openat(dirfd, name, flags, mode)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
 }
 
 // inTheWay reports whether opening failed on a symlink or directory at a file's place

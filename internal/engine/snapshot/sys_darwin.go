@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const openNoATime = 0 // no such flag on darwin
@@ -31,3 +33,13 @@ func mknodat(dirfd int, name string, mode uint32, dev int) error {
 const canStartWriteback = false
 
 func startWriteback(uintptr, int64, int64) {}
+
+// setTimes sets the times of the file name in dirfd (fd is that file, open): by name,
+// as darwin's futimes keeps only microseconds.
+func setTimes(fd, dirfd int, name string, ts []unix.Timespec) error {
+	return unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// processUmask: darwin has no /proc to read it from without changing it, so every
+// restored file gets its mode set (all bits are taken as masked).
+func processUmask() uint32 { return 0o777 }

@@ -2,8 +2,12 @@ package snapshot
 
 import (
 	"io/fs"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,4 +38,32 @@ const canStartWriteback = true
 // systems that cannot say so, and errors, are ignored.
 func startWriteback(fd uintptr, off, n int64) {
 	_ = unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE)
+}
+
+// setTimes sets the access and modification times of the open file fd (utimensat with
+// a NULL path: futimens), whose name in dirfd is name.
+func setTimes(fd, dirfd int, name string, ts []unix.Timespec) error {
+	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// processUmask is the process's umask, read from /proc (reading it with umask(2) would
+// change it for a moment under the other goroutines); all bits, so nothing is assumed
+// kept, when /proc does not say. Restore reads it once per run.
+func processUmask() uint32 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0o777
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return uint32(m)
+			}
+		}
+	}
+	return 0o777
 }

@@ -46,9 +46,9 @@ func (rs *restorer) setMeta(rel string, n *Node) error {
 	return nil
 }
 
-// writeNew creates (or truncates) the file rel and writes data into it; the bool says
-// something in the way (a directory) kept it from being opened.
-func (rs *restorer) writeNew(rel string, data []byte) (bool, error) {
+// writeNew creates (or truncates) the file rel, writes data into it and restores n's
+// metadata; the bool says something in the way (a directory) kept it from being opened.
+func (rs *restorer) writeNew(rel string, data []byte, n *Node) (bool, error) {
 	fh, err := rs.openat(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return inTheWay(err), err
@@ -57,7 +57,10 @@ func (rs *restorer) writeNew(rel string, data []byte) (bool, error) {
 		fh.Close()
 		return false, fmt.Errorf("%s: %w", rel, err)
 	}
-	return false, fh.Close()
+	if err := fh.Close(); err != nil {
+		return false, err
+	}
+	return false, rs.setMeta(rel, n)
 }
 
 // canStartWriteback: no sync_file_range here; the kernel writes restored files back on
@@ -65,3 +68,6 @@ func (rs *restorer) writeNew(rel string, data []byte) (bool, error) {
 const canStartWriteback = false
 
 func startWriteback(uintptr, int64, int64) {}
+
+// processUmask: Windows has none; writeNew does not use it here.
+func processUmask() uint32 { return 0 }
