@@ -19,6 +19,7 @@ import (
 	"path"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -155,7 +156,7 @@ func TestRealServersCheck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkDenied(t, store.NewFromBucket(b, u.String(), store.Options{}))
+		checkDenied(t, store.NewFromBucket(b, u.String(), store.Options{}), "not-the-secret")
 	})
 	t.Run("azblob/wrong key", func(t *testing.T) {
 		u, err := url.Parse(env(t, "STASH_TEST_AZBLOB_URL"))
@@ -171,19 +172,27 @@ func TestRealServersCheck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkDenied(t, store.NewFromBucket(b, u.String(), store.Options{}))
+		checkDenied(t, store.NewFromBucket(b, u.String(), store.Options{}), "d3JvbmdrZXl3cm9uZ2tleXdyb25na2V5d3JvbmdrZXk=")
 	})
 }
 
-// checkDenied wants Check and an upload to fail with ErrPermission, at once (no retries).
-func checkDenied(t *testing.T, s *store.Store) {
+// checkDenied wants Check and an upload to fail with ErrPermission, at once (no retries),
+// with an error that names the bucket's URL and not the secret.
+func checkDenied(t *testing.T, s *store.Store, secret string) {
 	t.Helper()
 	defer s.Close()
-	if err := s.Check(t.Context()); !errors.Is(err, store.ErrPermission) {
-		t.Errorf("Check with wrong credentials = %v, want ErrPermission", err)
+	start := time.Now()
+	for what, err := range map[string]error{"Check": s.Check(t.Context()), "Put": s.Put(t.Context(), "denied", []byte("x"))} {
+		if !errors.Is(err, store.ErrPermission) {
+			t.Errorf("%s with wrong credentials = %v, want ErrPermission", what, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), s.URL()) || strings.Contains(err.Error(), secret) {
+			t.Errorf("%s with wrong credentials: %q should name %s and not the secret", what, err, s.URL())
+		}
 	}
-	if err := s.Put(t.Context(), "denied", []byte("x")); !errors.Is(err, store.ErrPermission) {
-		t.Errorf("Put with wrong credentials = %v, want ErrPermission", err)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("wrong credentials took %s to report: retried", d)
 	}
 }
 

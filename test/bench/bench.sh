@@ -36,6 +36,11 @@
 #     restic's is, or as stash-job's is when a container image is unpacked.
 #   - Repository size is `du -sb` of the repository directory after each step; "added" is the
 #     growth during the step.
+#   - A restore starts no sooner than RESTORE_AFTER (61) seconds after the round's deletions
+#     (the previous data, repository and restore). ext4 without a journal (as here) will not
+#     reuse an inode freed in the last 60 seconds and scans past every such inode each time
+#     it creates a file: a tool that reached its restore sooner after the deletions would
+#     pay seconds of kernel time more for the same 20,000 files. The wait is not measured.
 #
 # Environment:
 #   ROUNDS=3            rounds (each tool once per round)
@@ -45,10 +50,12 @@
 #                       (removed at the end), results in BENCH_DIR/results (kept)
 #   RESULTS=DIR         where this run's results go (default BENCH_DIR/results/<timestamp>):
 #                       raw.tsv (every measurement), table.txt (what is printed), logs/
-#   TOOLS="restic stash-job"   which tools, in this order within a round
+#   TOOLS="restic stash-job"   which tools, in this order within a round; stash-job-s2 is
+#                       stash-job with a repository compressed with s2 instead of zstd
+#                       (`init --compression s2`), to show the codec's trade-off
 #   KEEP=1              keep BENCH_DIR/work (data, repositories, restores)
 #   STASH_JOB=bin/stash-job    the stash-job binary; RESTIC=restic the restic binary
-#   SYNC_IN_WALL=1, DROP_CACHES=0, STRICT=0   see above
+#   SYNC_IN_WALL=1, DROP_CACHES=0, STRICT=0, RESTORE_AFTER=61   see above
 #   STASH_RESTORED, RESTIC_RESTORED   where the restored data directory appears under the
 #                       restore target (see below)
 set -euo pipefail
@@ -66,6 +73,7 @@ RESTIC=${RESTIC:-restic}
 SYNC_IN_WALL=${SYNC_IN_WALL:-1}
 DROP_CACHES=${DROP_CACHES:-0}
 STRICT=${STRICT:-0}
+RESTORE_AFTER=${RESTORE_AFTER:-61}
 
 # Where the restored copy of the backed-up directory $DATA appears under the restore target
 # $T. restic recreates the absolute path under the target. stash-job is assumed to do the
@@ -76,7 +84,7 @@ STASH_RESTORED=${STASH_RESTORED:-'$T$DATA'}
 
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local} GOFLAGS=${GOFLAGS:--buildvcs=false}
 STEPS=(initial unchanged change restore)
-INVOCATION="ROUNDS=$ROUNDS SCALE=$SCALE SEED=$SEED TOOLS='$TOOLS' BENCH_DIR=$BENCH_DIR SYNC_IN_WALL=$SYNC_IN_WALL DROP_CACHES=$DROP_CACHES bash test/bench/bench.sh"
+INVOCATION="ROUNDS=$ROUNDS SCALE=$SCALE SEED=$SEED TOOLS='$TOOLS' BENCH_DIR=$BENCH_DIR SYNC_IN_WALL=$SYNC_IN_WALL DROP_CACHES=$DROP_CACHES RESTORE_AFTER=$RESTORE_AFTER bash test/bench/bench.sh"
 
 die() { echo "bench: $*" >&2; exit 1; }
 say() { echo "==> $*"; }
@@ -85,12 +93,14 @@ say() { echo "==> $*"; }
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
 awk -v s="$SCALE" 'BEGIN { exit !(s + 0 > 0) }' || die "SCALE must be a positive number, not '$SCALE'"
 [[ $SEED =~ ^[0-9]+$ ]] || die "SEED must be a non-negative integer, not '$SEED'"
+[[ $RESTORE_AFTER =~ ^[0-9]+$ ]] || die "RESTORE_AFTER must be a number of seconds, not '$RESTORE_AFTER'"
 read -r -a TOOL_LIST <<<"$TOOLS"
 [ ${#TOOL_LIST[@]} -gt 0 ] || die "TOOLS is empty"
 for t in "${TOOL_LIST[@]}"; do
-  case $t in restic|stash-job) ;; *) die "TOOLS: unknown tool '$t' (want restic and/or stash-job)";; esac
+  case $t in restic|stash-job|stash-job-s2) ;; *) die "TOOLS: unknown tool '$t' (want restic, stash-job and/or stash-job-s2)";; esac
 done
 has_tool() { [[ " ${TOOL_LIST[*]} " == *" $1 "* ]]; }
+has_stash_job() { has_tool stash-job || has_tool stash-job-s2; }
 BENCH_DIR=$(realpath -m "$BENCH_DIR")
 [ "$BENCH_DIR" != / ] || die "BENCH_DIR must not be /"
 W=$BENCH_DIR/work
@@ -128,7 +138,7 @@ check_stash_job() {
   fi
   [ ${#missing[@]} -eq 0 ] || die "stash-job lacks flags the benchmark uses (not listed by 'COMMAND -h'): ${missing[*]}"
 }
-has_tool stash-job && check_stash_job
+has_stash_job && check_stash_job
 
 # ---- tools: restic, /usr/bin/time, go ---------------------------------------------------
 APT_UPDATED=0
@@ -167,7 +177,7 @@ trap 'exit 130' INT TERM
 rm -rf "$W"
 mkdir -p "$W/bin" "$RESULTS/logs"
 STASH_JOB_SRC=$STASH_JOB
-if has_tool stash-job; then
+if has_stash_job; then
   cat "$STASH_JOB" >"$W/bin/stash-job"
   chmod 755 "$W/bin/stash-job"
   STASH_JOB=$W/bin/stash-job
@@ -199,13 +209,14 @@ cmd_for() { # tool step -> CMD array
     restic:restore) CMD=("${restic_env[@]}" "$RESTIC" restore latest --target "$T") ;;
     restic:*)       CMD=("${restic_env[@]}" "$RESTIC" backup --host bench "$DATA") ;;
     stash-job:init)    CMD=("$STASH_JOB" init --repo "file://$REPO" --password-file "$PW") ;;
-    stash-job:restore) CMD=("$STASH_JOB" restore --repo "file://$REPO" --password-file "$PW" latest --target "$T") ;;
-    stash-job:*)       CMD=("$STASH_JOB" backup --repo "file://$REPO" --password-file "$PW" --host bench "$DATA") ;;
+    stash-job-s2:init) CMD=("$STASH_JOB" init --repo "file://$REPO" --password-file "$PW" --compression s2) ;;
+    stash-job*:restore) CMD=("$STASH_JOB" restore --repo "file://$REPO" --password-file "$PW" latest --target "$T") ;;
+    stash-job*:*)       CMD=("$STASH_JOB" backup --repo "file://$REPO" --password-file "$PW" --host bench "$DATA") ;;
   esac
 }
 restored_dir() { # tool -> the path under $T that must equal $DATA
   local tmpl=$RESTIC_RESTORED
-  [ "$1" = stash-job ] && tmpl=$STASH_RESTORED
+  [[ $1 == stash-job* ]] && tmpl=$STASH_RESTORED
   eval "echo \"$tmpl\""
 }
 
@@ -245,7 +256,7 @@ measure() { # round tool step
 verify_restore() { # round tool
   local src=$DATA dst out
   dst=$(restored_dir "$2")
-  [ -d "$dst" ] || die "round $1, $2: the restored data directory $dst does not exist (under $T: $(cd "$T" && find . -maxdepth 4 -type d | head -n 8 | tr '\n' ' ')); adjust $( [ "$2" = stash-job ] && echo STASH_RESTORED || echo RESTIC_RESTORED)"
+  [ -d "$dst" ] || die "round $1, $2: the restored data directory $dst does not exist (under $T: $(cd "$T" && find . -maxdepth 4 -type d | head -n 8 | tr '\n' ' ')); adjust $( [[ $2 == stash-job* ]] && echo STASH_RESTORED || echo RESTIC_RESTORED)"
   if ! out=$(diff -r -q "$src" "$dst" 2>&1); then
     echo "$out" >"$LOGS/r$1-$2-restore-diff.txt"
     die "round $1, $2: the restored tree differs from the source ($(wc -l <<<"$out") differences, first: $(head -n 1 <<<"$out")); see $LOGS/r$1-$2-restore-diff.txt"
@@ -264,7 +275,7 @@ verify_restore() { # round tool
 RESTIC_VERSION=n/a
 has_tool restic && RESTIC_VERSION=$("$RESTIC" version 2>&1 | head -n 1)
 STASH_VERSION=n/a
-has_tool stash-job && STASH_VERSION=$("$STASH_JOB" version 2>&1 | head -n 1 | sed 's/^Version: *//')
+has_stash_job && STASH_VERSION=$("$STASH_JOB" version 2>&1 | head -n 1 | sed 's/^Version: *//')
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
 MEM_GIB=$(awk '/^MemTotal/ {printf "%.1f", $2/1048576}' /proc/meminfo)
 FS_INFO=$(df -PT "$BENCH_DIR" | awk 'NR==2 {print $2 " on " $1}')
@@ -276,6 +287,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   for tool in "${TOOL_LIST[@]}"; do
     say "round $round/$ROUNDS: $tool"
     rm -rf "$DATA" "$REPO" "$T" "$CACHE"
+    deleted=$EPOCHREALTIME
     "$GEN" -dir "$DATA" -seed "$SEED" -scale "$SCALE" | sed 's/^/    /'
     if [ "$DATA_FILES" = 0 ]; then
       DATA_FILES=$(find "$DATA" -type f | wc -l)
@@ -290,6 +302,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
     "$GEN" -dir "$DATA" -seed "$SEED" -change >"$LOGS/r$round-$tool-gen-change.log"
     measure "$round" "$tool" change
     mkdir -p "$T"
+    wait_s=$(awk -v d="$deleted" -v now="$EPOCHREALTIME" -v after="$RESTORE_AFTER" 'BEGIN { w = d + after - now; printf "%.1f", (w > 0) ? w : 0 }')
+    echo "    (restore in ${wait_s}s: $RESTORE_AFTER s after the round's deletions)"
+    sleep "$wait_s"
     measure "$round" "$tool" restore
     verify_restore "$round" "$tool"
     rm -rf "$REPO" "$T" "$CACHE"
@@ -345,28 +360,33 @@ report() {
       c=${c#env RESTIC_REPOSITORY=* RESTIC_PASSWORD_FILE=* RESTIC_CACHE_DIR=* }
       label=$step
       [ "$step" = initial ] && label="backup (initial, unchanged, change)"
-      printf '    %-9s %-36s %s\n' "$tool" "$label" "${c% }"
+      printf '    %-12s %-36s %s\n' "$tool" "$label" "${c% }"
     done
   done
   echo
-  printf '%-10s %-10s %9s %9s %9s %10s %10s\n' step tool "wall s" "cpu s" "rss MiB" "repo MiB" "added MiB"
+  printf '%-10s %-12s %9s %9s %9s %10s %10s\n' step tool "wall s" "cpu s" "rss MiB" "repo MiB" "added MiB"
   for step in "${STEPS[@]}"; do
     first=$step
     for tool in "${TOOL_LIST[@]}"; do
-      printf '%-10s %-10s %9.2f %9.2f %9.1f %10s %10s\n' "$first" "$tool" "${M[$tool:$step:wall]}" "${M[$tool:$step:cpu]}" \
+      printf '%-10s %-12s %9.2f %9.2f %9.1f %10s %10s\n' "$first" "$tool" "${M[$tool:$step:wall]}" "${M[$tool:$step:cpu]}" \
         "$(awk -v k="${M[$tool:$step:rss]}" 'BEGIN { print k / 1024 }')" "$(mib "${M[$tool:$step:repo]}")" "$(mib "${M[$tool:$step:added]}")"
       first=""
     done
-    if [ $BOTH = 1 ]; then
-      printf '%-10s %-10s %9s %9s %9s %10s %10s\n' "" "ratio s/r" \
-        "$(ratio "${M[stash-job:$step:wall]}" "${M[restic:$step:wall]}")" "$(ratio "${M[stash-job:$step:cpu]}" "${M[restic:$step:cpu]}")" \
-        "$(ratio "${M[stash-job:$step:rss]}" "${M[restic:$step:rss]}")" "$(ratio "${M[stash-job:$step:repo]}" "${M[restic:$step:repo]}")" \
-        "$(ratio "${M[stash-job:$step:added]}" "${M[restic:$step:added]}")"
-    fi
+    # One row of ratios against restic per stash-job variant: "s/r" for stash-job, "s2/r"
+    # for stash-job-s2.
+    for tool in stash-job stash-job-s2; do
+      has_tool restic && has_tool "$tool" || continue
+      label="ratio s/r"
+      [ "$tool" = stash-job-s2 ] && label="ratio s2/r"
+      printf '%-10s %-12s %9s %9s %9s %10s %10s\n' "" "$label" \
+        "$(ratio "${M[$tool:$step:wall]}" "${M[restic:$step:wall]}")" "$(ratio "${M[$tool:$step:cpu]}" "${M[restic:$step:cpu]}")" \
+        "$(ratio "${M[$tool:$step:rss]}" "${M[restic:$step:rss]}")" "$(ratio "${M[$tool:$step:repo]}" "${M[restic:$step:repo]}")" \
+        "$(ratio "${M[$tool:$step:added]}" "${M[restic:$step:added]}")"
+    done
   done
   echo
   for tool in "${TOOL_LIST[@]}"; do
-    printf '  initial backup throughput %-10s %8.1f MiB/s\n' "$tool" "$(awk -v b="$DATA_BYTES" -v w="${M[$tool:initial:wall]}" 'BEGIN { print (w > 0) ? b / 1048576 / w : 0 }')"
+    printf '  initial backup throughput %-12s %8.1f MiB/s\n' "$tool" "$(awk -v b="$DATA_BYTES" -v w="${M[$tool:initial:wall]}" 'BEGIN { print (w > 0) ? b / 1048576 / w : 0 }')"
   done
   echo
   echo "Targets (ratio = stash-job / restic, medians):"
@@ -390,6 +410,16 @@ report() {
     done
   else
     echo "  n/a: the targets compare stash-job with restic; this run measured only: $TOOLS"
+  fi
+  if has_tool restic && has_tool stash-job-s2; then
+    echo
+    echo "The same targets for a repository compressed with s2 (stash-job-s2; not the default):"
+    rw=$(ratio "${M[stash-job-s2:initial:wall]}" "${M[restic:initial:wall]}")
+    rr=$(ratio "${M[stash-job-s2:initial:repo]}" "${M[restic:initial:repo]}")
+    printf '  %-4s  %-50s %s\n' "$(le "$rw" 0.40 && echo pass || echo miss)" "initial backup: >= 2.5x restic's throughput" "wall ratio $rw (<= 0.40)"
+    printf '  %-4s  %-50s %s\n' "$(le "$rr" 1.15 && echo pass || echo miss)" "  ... with the repository <= 1.15x restic's size" "repo size ratio $rr (<= 1.15)"
+    r=$(ratio "${M[stash-job-s2:restore:wall]}" "${M[restic:restore:wall]}")
+    printf '  %-4s  %-50s %s\n' "$(le "$r" 0.50 && echo pass || echo miss)" "full restore time <= 0.5x restic's" "wall ratio $r"
   fi
   echo
   echo "raw measurements: $RAW"
