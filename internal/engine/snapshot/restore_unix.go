@@ -59,34 +59,26 @@ func (rs *restorer) writeNew(rel string, data []byte, n *Node) (bool, error) {
 	if err != nil {
 		return inTheWay(err), &os.PathError{Op: "open", Path: rel, Err: err}
 	}
-	fail := func(op string, err error) (bool, error) {
-		unix.Close(fd)
-		return false, &os.PathError{Op: op, Path: rel, Err: err}
-	}
 	for len(data) > 0 {
-		n, err := unix.Write(fd, data)
+		w, err := unix.Write(fd, data)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return fail("write", err)
+			unix.Close(fd)
+			return false, &os.PathError{Op: "write", Path: rel, Err: err}
 		}
-		data = data[n:]
+		data = data[w:]
 	}
-	if euid() == 0 {
-		if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil {
-			return fail("chown", err)
-		}
-	}
-	if !modeSet {
-		// after chown: chown clears setuid/setgid bits
-		if err := unix.Fchmod(fd, mode); err != nil {
-			return fail("chmod", err)
-		}
-	}
-	ts := []unix.Timespec{unix.NsecToTimespec(n.AccessTime.UnixNano()), unix.NsecToTimespec(n.ModTime.UnixNano())}
-	if err := setTimes(fd, int(d.Fd()), name, ts); err != nil {
-		return fail("set times of", err)
+	dirfd := int(d.Fd())
+	err = applyMeta(n, !modeSet, metaCalls{
+		chown: func(uid, gid int) error { return unix.Fchown(fd, uid, gid) },
+		chmod: func(mode uint32) error { return unix.Fchmod(fd, mode) },
+		times: func(ts []unix.Timespec) error { return setTimes(fd, dirfd, name, ts) },
+	})
+	if err != nil {
+		unix.Close(fd)
+		return false, fmt.Errorf("%s: %w", rel, err)
 	}
 	return false, rs.writeback.closeAfter(writeback{fd: uintptr(fd), off: 0, n: size, close: func() error {
 		if err := unix.Close(fd); err != nil {
@@ -140,20 +132,41 @@ func (rs *restorer) setMeta(rel string, n *Node) error {
 	}
 	defer release()
 	fd := int(d.Fd())
+	err = applyMeta(n, n.Type != TypeSymlink, metaCalls{
+		chown: func(uid, gid int) error { return unix.Fchownat(fd, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW) },
+		chmod: func(mode uint32) error { return unix.Fchmodat(fd, name, mode, 0) },
+		times: func(ts []unix.Timespec) error { return unix.UtimesNanoAt(fd, name, ts, unix.AT_SYMLINK_NOFOLLOW) },
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", rel, err)
+	}
+	return nil
+}
+
+// metaCalls set an entry's owner, mode and times: by name, or on an open descriptor.
+type metaCalls struct {
+	chown func(uid, gid int) error
+	chmod func(mode uint32) error
+	times func(ts []unix.Timespec) error
+}
+
+// applyMeta restores n's owner (when running as root), mode (when chmod is true) and
+// times through c, in the order that matters: chown clears setuid/setgid bits, so the
+// mode comes after it, and the times last.
+func applyMeta(n *Node, chmod bool, c metaCalls) error {
 	if euid() == 0 {
-		if err := unix.Fchownat(fd, name, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("%s: chown: %w", rel, err)
+		if err := c.chown(int(n.UID), int(n.GID)); err != nil {
+			return fmt.Errorf("chown: %w", err)
 		}
 	}
-	if n.Type != TypeSymlink {
-		// after chown: chown clears setuid/setgid bits
-		if err := unix.Fchmodat(fd, name, unixMode(n.Mode), 0); err != nil {
-			return fmt.Errorf("%s: chmod: %w", rel, err)
+	if chmod {
+		if err := c.chmod(unixMode(n.Mode)); err != nil {
+			return fmt.Errorf("chmod: %w", err)
 		}
 	}
 	ts := []unix.Timespec{unix.NsecToTimespec(n.AccessTime.UnixNano()), unix.NsecToTimespec(n.ModTime.UnixNano())}
-	if err := unix.UtimesNanoAt(fd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("%s: times: %w", rel, err)
+	if err := c.times(ts); err != nil {
+		return fmt.Errorf("times: %w", err)
 	}
 	return nil
 }
